@@ -92,8 +92,8 @@ VOLT_NODISCARD int volt_lr_schedule_kind_parse(const char *text, volt_lr_schedul
 double volt_grad_sq_norm(const void *grads, volt_dtype dtype, size_t n);
 /* Multiplies n elements by factor. */
 void volt_grad_scale(void *grads, volt_dtype dtype, size_t n, double factor);
-/* Clips by global L2 norm as torch.nn.utils.clip_grad_norm_: total = sqrt(sq_norm); if
- * total > max_norm, scale by max_norm / (total + 1e-6). Returns the norm before clipping
+/* Clips by global L2 norm as torch.nn.utils.clip_grad_norm_: total = sqrt(sq_norm),
+ * coefficient = max_norm / (total + 1e-6), applied when it is below 1. Returns the norm before clipping
  * in *total_norm. A non-finite norm is VOLT_ERR_NUMERIC (the gradients are untouched). */
 VOLT_NODISCARD int volt_clip_grad_norm(void *grads, volt_dtype dtype, size_t n,
                                        double max_norm, double *total_norm);
