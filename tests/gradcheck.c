@@ -49,7 +49,12 @@ volt_gradcheck_result volt_gradcheck(volt_graph *g, volt_tensor **inputs, int co
                                      double floor) {
     volt_gradcheck_result result = {INFINITY, -1, 0, NAN, NAN};
     volt_graph_reset(g);
-    for (int k = 0; k < count; k++) inputs[k]->grad = NULL;
+    /* leaves get fresh gradients from the arena; parameters keep their view of the flat
+     * gradient buffer, zeroed here */
+    for (int k = 0; k < count; k++) {
+        if (inputs[k]->param) memset(inputs[k]->grad->data, 0, volt_tensor_nbytes(inputs[k]));
+        else inputs[k]->grad = NULL;
+    }
 
     /* analytic gradients, copied out of the arena before it is reset */
     volt_tensor *y = fn(inputs, user);
@@ -76,7 +81,7 @@ volt_gradcheck_result volt_gradcheck(volt_graph *g, volt_tensor **inputs, int co
         analytic[k] = calloc(n ? n : 1, sizeof **analytic);
         if (inputs[k]->grad)
             for (size_t i = 0; i < n; i++) analytic[k][i] = volt_tensor_get_flat(inputs[k]->grad, i);
-        inputs[k]->grad = NULL;
+        if (!inputs[k]->param) inputs[k]->grad = NULL;
     }
     volt_graph_reset(g);
 

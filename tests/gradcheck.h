@@ -8,7 +8,8 @@
  * and returns the largest relative error |a - n| / max(|a|, |n|, floor). Weighting by w
  * makes every output element count with its own coefficient, so a backward that mixes
  * up elements is caught. The leaves must not live in the graph's arena (use
- * volt_test_leaf); each evaluation resets the graph. */
+ * volt_test_leaf); each evaluation resets the graph. Parameters (of a volt_params
+ * store) may be inputs too: their gradient views are zeroed and read in place. */
 #ifndef VOLT_TESTS_GRADCHECK_H
 #define VOLT_TESTS_GRADCHECK_H
 

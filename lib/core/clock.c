@@ -1,5 +1,4 @@
 /* lib/core/clock.c — CLOCK_MONOTONIC through clock_gettime. */
-#define _POSIX_C_SOURCE 200809L
 #include "core/clock.h"
 
 #include <time.h>

@@ -8,6 +8,7 @@
  *   Linear     weight, bias ~ U(-1/sqrt(in), 1/sqrt(in))   (kaiming_uniform_ with a=sqrt(5))
  *   Embedding  weight ~ N(0, 1)
  *   LayerNorm  weight = 1, bias = 0
+ * Types end in _layer; the forward call is the bare name: volt_linear(layer, x).
  * Forward calls return NULL on failure, like ops. */
 #ifndef VOLT_NN_NN_H
 #define VOLT_NN_NN_H
@@ -15,16 +16,16 @@
 #include "autograd/params.h"
 #include "ops/ops.h"
 
-typedef struct volt_linear {
+typedef struct volt_linear_layer {
     volt_tensor *weight; /* [out, in] */
     volt_tensor *bias;   /* [out], NULL without bias */
     long in_features, out_features;
-} volt_linear;
+} volt_linear_layer;
 
-typedef struct volt_embedding {
+typedef struct volt_embedding_layer {
     volt_tensor *weight; /* [num_embeddings, dim] */
     long num_embeddings, dim;
-} volt_embedding;
+} volt_embedding_layer;
 
 typedef struct volt_layer_norm_layer {
     volt_tensor *weight, *bias; /* [dim] */
@@ -41,16 +42,16 @@ typedef struct volt_dropout_layer {
  * follow GPT-2: <prefix>.ln_1, .attn.c_attn, .attn.c_proj, .ln_2, .mlp.c_fc, .mlp.c_proj. */
 typedef struct volt_transformer_block {
     volt_layer_norm_layer *ln_1, *ln_2;
-    volt_linear *attn_c_attn, *attn_c_proj, *mlp_c_fc, *mlp_c_proj;
+    volt_linear_layer *attn_c_attn, *attn_c_proj, *mlp_c_fc, *mlp_c_proj;
     volt_dropout_layer dropout;
     int n_head;
     long dim;
 } volt_transformer_block;
 
 /* Constructors: NULL (error pushed) on a bad size or a duplicate name. */
-volt_linear *volt_linear_new(volt_params *params, const char *name, long in_features,
+volt_linear_layer *volt_linear_new(volt_params *params, const char *name, long in_features,
                              long out_features, int with_bias);
-volt_embedding *volt_embedding_new(volt_params *params, const char *name,
+volt_embedding_layer *volt_embedding_new(volt_params *params, const char *name,
                                    long num_embeddings, long dim);
 volt_layer_norm_layer *volt_layer_norm_new(volt_params *params, const char *name, long dim,
                                            double eps);
@@ -58,8 +59,8 @@ volt_transformer_block *volt_transformer_block_new(volt_params *params, const ch
                                                    long dim, int n_head, double dropout);
 
 /* Forward. */
-volt_tensor *volt_linear(const volt_linear *layer, volt_tensor *x);
-volt_tensor *volt_embedding(const volt_embedding *layer, volt_tensor *indices);
+volt_tensor *volt_linear(const volt_linear_layer *layer, volt_tensor *x);
+volt_tensor *volt_embedding(const volt_embedding_layer *layer, volt_tensor *indices);
 volt_tensor *volt_layer_norm(const volt_layer_norm_layer *layer, volt_tensor *x);
 volt_tensor *volt_dropout(const volt_dropout_layer *layer, volt_tensor *x);
 volt_tensor *volt_transformer_block_forward(const volt_transformer_block *block,

@@ -1,0 +1,34 @@
+/* lib/runtime/runtime.h — start-up and shut-down of a Volt process.
+ *
+ * volt_init initialises MPI (unless the program already did; then Volt leaves it to
+ * the program to finalise), records the rank for message prefixes, reads the logging
+ * environment (VOLT_LOG_LEVEL, VOLT_LOG_ALL_RANKS) and checks the BLAS: it reports the
+ * library, kernel and threads at debug level, and warns on rank 0 when OpenBLAS runs
+ * kernels far weaker than the CPU supports. volt_finalize undoes it. Both are called
+ * by every rank. */
+#ifndef VOLT_RUNTIME_RUNTIME_H
+#define VOLT_RUNTIME_RUNTIME_H
+
+#include <mpi.h>
+
+#include "core/error.h"
+
+/* MPI_Init_thread with MPI_THREAD_FUNNELED; fails if the library provides less. */
+VOLT_NODISCARD int volt_init(int *argc, char ***argv);
+VOLT_NODISCARD int volt_finalize(void);
+
+/* Turns a failed MPI call into a Volt error carrying MPI's own message. */
+int volt_mpi_error(int mpi_code, const char *call, const char *file, int line,
+                   const char *func);
+#define VOLT_CHECK_MPI(call)                                                           \
+    do {                                                                               \
+        int volt_mpi_code_ = (call);                                                   \
+        if (volt_mpi_code_ != MPI_SUCCESS)                                             \
+            return volt_mpi_error(volt_mpi_code_, #call, __FILE__, __LINE__, __func__); \
+    } while (0)
+
+/* Prints the error stack on this rank (stderr, rank-prefixed), then aborts the whole
+ * job with MPI_Abort so that no peer waits forever. For the top of a program. */
+_Noreturn void volt_abort_with_errors(int status);
+
+#endif

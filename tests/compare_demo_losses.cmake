@@ -1,0 +1,40 @@
+# Runs volt-demo at 1, 2 and 4 ranks with the same global batch and checks that every
+# logged loss agrees to a relative 1e-4 (f32 sums in another order over 60 steps).
+# Called by CTest with -DMPIEXEC=... -DMPIEXEC_FLAGS=... -DDEMO=...
+set(reference "")
+foreach(n 1 2 4)
+  execute_process(
+    COMMAND ${MPIEXEC} -n ${n} ${MPIEXEC_FLAGS} ${DEMO} --demo.steps=60 --demo.log_every=10
+    OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "volt-demo at ${n} ranks failed (${rc}):\n${out}\n${err}")
+  endif()
+  string(REGEX MATCHALL "loss [0-9.]+" losses "${out}")
+  list(LENGTH losses count)
+  if(count LESS 7)
+    message(FATAL_ERROR "volt-demo at ${n} ranks logged ${count} losses:\n${out}")
+  endif()
+  if(n EQUAL 1)
+    set(reference "${losses}")
+  else()
+    foreach(i RANGE 0 6)
+      list(GET reference ${i} a)
+      list(GET losses ${i} b)
+      string(REPLACE "loss " "" a "${a}")
+      string(REPLACE "loss " "" b "${b}")
+      # CMake has no floating point: compare the values scaled to integers of 1e-6
+      string(REGEX REPLACE "^([0-9]+)\\.([0-9][0-9][0-9][0-9][0-9][0-9]).*$" "\\1\\2" a_int "${a}")
+      string(REGEX REPLACE "^([0-9]+)\\.([0-9][0-9][0-9][0-9][0-9][0-9]).*$" "\\1\\2" b_int "${b}")
+      math(EXPR diff "${a_int} - ${b_int}")
+      if(diff LESS 0)
+        math(EXPR diff "-${diff}")
+      endif()
+      # relative 1e-4 of a: a_int / 10000, at least 2 units of the last digit
+      math(EXPR tolerance "${a_int} / 10000 + 2")
+      if(diff GREATER tolerance)
+        message(FATAL_ERROR "loss ${i} differs: 1 rank ${a}, ${n} ranks ${b}")
+      endif()
+      message(STATUS "loss ${i}: 1 rank ${a}, ${n} ranks ${b}")
+    endforeach()
+  endif()
+endforeach()
