@@ -1,6 +1,8 @@
 /* lib/ops/op_util.c — validation and the shared plumbing of elementwise unary ops. */
 #include "ops/op_util.h"
 
+#include <string.h>
+
 int volt_op_check_float(const char *op, const volt_tensor *t) {
     char d[96];
     if (t->dtype != VOLT_F32 && t->dtype != VOLT_F64) {
@@ -32,6 +34,25 @@ volt_graph *volt_op_graph(const char *op, volt_tensor *const *inputs, int count)
         VOLT_ERROR(VOLT_ERR_ARG,
                    "%s: no input belongs to a graph (make inputs with volt_graph_tensor)", op);
     return graph;
+}
+
+void volt_op_gemm(volt_dtype dtype, enum CBLAS_TRANSPOSE trans_a, enum CBLAS_TRANSPOSE trans_b,
+                  long m, long n, long k, double alpha, const void *a, long lda, const void *b,
+                  long ldb, double beta, void *c, long ldc) {
+    if (m == 0 || n == 0) return;
+    if (k == 0) {
+        if (beta != 0) return;
+        size_t row_bytes = (size_t)n * volt_dtype_size(dtype);
+        for (long i = 0; i < m; i++)
+            memset((char *)c + (size_t)(i * ldc) * volt_dtype_size(dtype), 0, row_bytes);
+        return;
+    }
+    if (dtype == VOLT_F64)
+        cblas_dgemm(CblasRowMajor, trans_a, trans_b, (int)m, (int)n, (int)k, alpha, a, (int)lda,
+                    b, (int)ldb, beta, c, (int)ldc);
+    else
+        cblas_sgemm(CblasRowMajor, trans_a, trans_b, (int)m, (int)n, (int)k, (float)alpha, a,
+                    (int)lda, b, (int)ldb, (float)beta, c, (int)ldc);
 }
 
 static int unary_backward(volt_graph *graph, volt_node *node) {

@@ -3,6 +3,7 @@
 #ifndef VOLT_OPS_OP_UTIL_H
 #define VOLT_OPS_OP_UTIL_H
 
+#include <cblas.h>
 #include <stdio.h>
 
 #include "core/error.h"
@@ -32,6 +33,13 @@ int volt_op_check_float(const char *op, const volt_tensor *t);
 int volt_op_check_same_kind(const char *op, const volt_tensor *a, const volt_tensor *b);
 /* The graph of the inputs, or pushes VOLT_ERR_ARG ("op: no input belongs to a graph"). */
 volt_graph *volt_op_graph(const char *op, volt_tensor *const *inputs, int count);
+
+/* C = alpha op(A) op(B) + beta C, row-major, by cblas_sgemm or cblas_dgemm for the dtype
+ * (f32 or f64); sizes and leading dimensions as in BLAS. m, n or k of 0 is handled (BLAS
+ * libraries disagree on it): nothing to do, or C = beta C with beta 0 meaning C = 0. */
+void volt_op_gemm(volt_dtype dtype, enum CBLAS_TRANSPOSE trans_a, enum CBLAS_TRANSPOSE trans_b,
+                  long m, long n, long k, double alpha, const void *a, long lda, const void *b,
+                  long ldb, double beta, void *c, long ldc);
 
 /* Elementwise unary ops (relu, gelu, tanh, sigmoid) share their plumbing: validation,
  * a contiguous input, the output, the tape node. Kernels per dtype: forward y = f(x);
