@@ -206,7 +206,7 @@ int main(int argc, char **argv) {
     int rank = 0, world = 1;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &world);
-    demo_options options;
+    demo_options options = {0};
     /* options are parsed identically on every rank, so a bad one fails everywhere */
     int status = read_options(&argc, argv, &options, world);
     if (status != VOLT_OK) {

@@ -26,7 +26,7 @@ void volt_philox4x32_10(const uint32_t counter[4], const uint32_t key[2], uint32
     out[0] = c0, out[1] = c1, out[2] = c2, out[3] = c3;
 }
 
-static void block(uint64_t seed, uint64_t stream, uint64_t block_index, uint32_t out[4]) {
+void volt_rng_block(uint64_t seed, uint64_t stream, uint64_t block_index, uint32_t out[4]) {
     const uint32_t counter[4] = {(uint32_t)block_index, (uint32_t)(block_index >> 32),
                                  (uint32_t)stream, (uint32_t)(stream >> 32)};
     const uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
@@ -35,7 +35,7 @@ static void block(uint64_t seed, uint64_t stream, uint64_t block_index, uint32_t
 
 uint32_t volt_rng_bits(uint64_t seed, uint64_t stream, uint64_t index) {
     uint32_t words[4];
-    block(seed, stream, index / 4, words);
+    volt_rng_block(seed, stream, index / 4, words);
     return words[index % 4];
 }
 
@@ -50,7 +50,7 @@ void volt_rng_uniform_f32(uint64_t seed, uint64_t stream, uint64_t first, float 
     uint64_t cached = UINT64_MAX;
     for (size_t i = 0; i < n; i++) {
         uint64_t index = first + i;
-        if (index / 4 != cached) block(seed, stream, cached = index / 4, words);
+        if (index / 4 != cached) volt_rng_block(seed, stream, cached = index / 4, words);
         out[i] = low + (high - low) * unit_f32(words[index % 4]);
     }
 }
@@ -61,7 +61,7 @@ void volt_rng_uniform_f64(uint64_t seed, uint64_t stream, uint64_t first, double
     uint64_t cached = UINT64_MAX;
     for (size_t i = 0; i < n; i++) {
         uint64_t index = first + i;
-        if (index / 4 != cached) block(seed, stream, cached = index / 4, words);
+        if (index / 4 != cached) volt_rng_block(seed, stream, cached = index / 4, words);
         out[i] = low + (high - low) * unit_f64(words[index % 4]);
     }
 }
@@ -70,7 +70,7 @@ void volt_rng_uniform_f64(uint64_t seed, uint64_t stream, uint64_t first, double
  * 2(i%2), 2(i%2)+1 of block i/2. */
 static double normal_at(uint64_t seed, uint64_t stream, uint64_t index) {
     uint32_t words[4];
-    block(seed, stream, index / 2, words);
+    volt_rng_block(seed, stream, index / 2, words);
     const uint32_t *pair = &words[2 * (index % 2)];
     double radius = sqrt(-2.0 * log(open_unit_f64(pair[0])));
     return radius * cos(6.283185307179586 * unit_f64(pair[1]));

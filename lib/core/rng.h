@@ -16,6 +16,10 @@
 /* One Philox-4x32 block with 10 rounds. */
 void volt_philox4x32_10(const uint32_t counter[4], const uint32_t key[2], uint32_t out[4]);
 
+/* The four words of block `block_index`: elements 4 block_index .. 4 block_index + 3 of
+ * the stream, for loops that consume the bits four at a time. */
+void volt_rng_block(uint64_t seed, uint64_t stream, uint64_t block_index, uint32_t out[4]);
+
 /* The 32 random bits of element `index` of stream `stream`. */
 uint32_t volt_rng_bits(uint64_t seed, uint64_t stream, uint64_t index);
 
