@@ -23,6 +23,13 @@ volt_tensor *volt_test_leaf(volt_graph *g, volt_dtype dtype, int ndim, const lon
     return t;
 }
 
+volt_tensor *volt_test_index_leaf(volt_graph *g, volt_dtype dtype, int ndim, const long *shape,
+                                  const long *values) {
+    volt_tensor *t = volt_test_leaf(g, dtype, ndim, shape, 0, 1, 0, 0);
+    for (size_t i = 0; i < volt_tensor_numel(t); i++) volt_tensor_set_flat(t, i, (double)values[i]);
+    return t;
+}
+
 void volt_test_leaf_free(volt_tensor *t) {
     if (!t) return;
     free(t->data);

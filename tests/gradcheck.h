@@ -29,6 +29,9 @@ typedef struct volt_gradcheck_result {
 volt_tensor *volt_test_leaf(volt_graph *g, volt_dtype dtype, int ndim, const long *shape,
                             int requires_grad, uint64_t seed, double low, double high);
 void volt_test_leaf_free(volt_tensor *t);
+/* A heap index tensor (i32 or i64, no gradient) holding values[] in row-major order. */
+volt_tensor *volt_test_index_leaf(volt_graph *g, volt_dtype dtype, int ndim, const long *shape,
+                                  const long *values);
 
 /* eps: 1e-6 suits f64, 1e-2 to 1e-3 f32; floor: see above (1e-3 is a good default). */
 volt_gradcheck_result volt_gradcheck(volt_graph *g, volt_tensor **inputs, int count,

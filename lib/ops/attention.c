@@ -94,17 +94,19 @@ static int attention_backward(volt_graph *graph, volt_node *node) {
             const void *dout_bh = element(dt, dout, out_offset(&s, b, h));
             const void *p = element(dt, p_all, (b * s.heads + h) * T * T);
             /* dP [T, T] = dout [T, d] v^T [d, T];  dv [T, d] += P^T [T, T] dout [T, d] */
-            volt_op_gemm(dt, CblasNoTrans, CblasTrans, T, T, d, 1.0, dout_bh, ld_out, v, ld_qkv, 0.0,
-                 dp, T);
+            volt_op_gemm(dt, CblasNoTrans, CblasTrans, T, T, d, 1.0, dout_bh, ld_out, v, ld_qkv,
+                         0.0, dp, T);
             volt_op_gemm(dt, CblasTrans, CblasNoTrans, T, d, T, 1.0, p, T, dout_bh, ld_out, 1.0, dv,
-                 ld_qkv);
-            if (dt == VOLT_F64) softmax_backward_f64(p, dp, T);
-            else softmax_backward_f32(p, dp, T);
+                         ld_qkv);
+            if (dt == VOLT_F64)
+                softmax_backward_f64(p, dp, T);
+            else
+                softmax_backward_f32(p, dp, T);
             /* dq [T, d] += dS [T, T] k [T, d] scale;  dk [T, d] += dS^T [T, T] q [T, d] scale */
-            volt_op_gemm(dt, CblasNoTrans, CblasNoTrans, T, d, T, s.scale, dp, T, k, ld_qkv, 1.0, dq,
-                 ld_qkv);
+            volt_op_gemm(dt, CblasNoTrans, CblasNoTrans, T, d, T, s.scale, dp, T, k, ld_qkv, 1.0,
+                         dq, ld_qkv);
             volt_op_gemm(dt, CblasTrans, CblasNoTrans, T, d, T, s.scale, dp, T, q, ld_qkv, 1.0, dk,
-                 ld_qkv);
+                         ld_qkv);
         }
     return VOLT_OK;
 }
@@ -157,12 +159,14 @@ volt_tensor *volt_causal_self_attention(volt_tensor *qkv, int n_head) {
                 const void *v = element(dt, qkv->data, qo + 2 * C);
                 void *p = record ? element(dt, p_all->data, (b * s.heads + h) * T * T) : p_block;
                 /* S [T, T] = q [T, d] k^T [d, T] scale, then P in place; out = P v */
-                volt_op_gemm(dt, CblasNoTrans, CblasTrans, T, T, d, s.scale, q, ld_qkv, k, ld_qkv, 0.0,
-                     p, T);
-                if (dt == VOLT_F64) causal_softmax_f64(p, T);
-                else causal_softmax_f32(p, T);
+                volt_op_gemm(dt, CblasNoTrans, CblasTrans, T, T, d, s.scale, q, ld_qkv, k, ld_qkv,
+                             0.0, p, T);
+                if (dt == VOLT_F64)
+                    causal_softmax_f64(p, T);
+                else
+                    causal_softmax_f32(p, T);
                 volt_op_gemm(dt, CblasNoTrans, CblasNoTrans, T, d, T, 1.0, p, T, v, ld_qkv, 0.0,
-                     element(dt, out->data, out_offset(&s, b, h)), C);
+                             element(dt, out->data, out_offset(&s, b, h)), C);
             }
     if (record) {
         volt_node *node =

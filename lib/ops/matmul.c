@@ -101,16 +101,17 @@ static int matmul_backward(volt_graph *graph, volt_node *node) {
         VOLT_CHECK_PTR(da);
         for (long i = 0; i < s.batch; i++) /* dA [m, k] += dC [m, n] B^T [n, k] */
             volt_op_gemm(a->dtype, CblasNoTrans, flip(lb.trans), s.m, s.k, s.n, 1.0,
-                 at(dc, dc->data, i * s.m * s.n), s.n, at(b, b->data, i * s.b_batch_stride), lb.ld,
-                 1.0, at_mut(da, da->data, i * s.m * s.k), s.k);
+                         at(dc, dc->data, i * s.m * s.n), s.n, at(b, b->data, i * s.b_batch_stride),
+                         lb.ld, 1.0, at_mut(da, da->data, i * s.m * s.k), s.k);
     }
     if (b->requires_grad) {
         volt_tensor *db = volt_grad_of(graph, b);
         VOLT_CHECK_PTR(db);
         for (long i = 0; i < s.batch; i++) /* dB [k, n] += A^T [k, m] dC [m, n] */
             volt_op_gemm(b->dtype, flip(la.trans), CblasNoTrans, s.k, s.n, s.m, 1.0,
-                 at(a, a->data, i * s.a_batch_stride), la.ld, at(dc, dc->data, i * s.m * s.n), s.n,
-                 1.0, at_mut(db, db->data, i * s.k * s.n), s.n);
+                         at(a, a->data, i * s.a_batch_stride), la.ld,
+                         at(dc, dc->data, i * s.m * s.n), s.n, 1.0,
+                         at_mut(db, db->data, i * s.k * s.n), s.n);
     }
     return VOLT_OK;
 }
@@ -144,9 +145,10 @@ volt_tensor *volt_matmul(volt_tensor *a, volt_tensor *b) {
     volt_tensor *c = volt_graph_tensor(graph, a->dtype, d, d == 3 ? shape : shape + 1);
     VOLT_OP_REQUIRE(c, VOLT_ERR_NOMEM, "matmul: out of memory for the output");
     for (long i = 0; i < s.batch; i++)
-        volt_op_gemm(a->dtype, la.trans, lb.trans, s.m, s.n, s.k, 1.0, at(a, a->data, i * s.a_batch_stride),
-             la.ld, at(b, b->data, i * s.b_batch_stride), lb.ld, 0.0,
-             at_mut(c, c->data, i * s.m * s.n), s.n);
+        volt_op_gemm(a->dtype, la.trans, lb.trans, s.m, s.n, s.k, 1.0,
+                     at(a, a->data, i * s.a_batch_stride), la.ld,
+                     at(b, b->data, i * s.b_batch_stride), lb.ld, 0.0,
+                     at_mut(c, c->data, i * s.m * s.n), s.n);
     inputs[0] = a, inputs[1] = b;
     if (volt_graph_needs_grad(graph, inputs, 2)) {
         volt_node *node = volt_graph_record(graph, "matmul", matmul_backward, c, inputs, 2);
@@ -190,14 +192,14 @@ static int linear_backward(volt_graph *graph, volt_node *node) {
     if (x->requires_grad) { /* dx [rows, in] += dy [rows, out] W [out, in] */
         volt_tensor *dx = volt_grad_of(graph, x);
         VOLT_CHECK_PTR(dx);
-        volt_op_gemm(x->dtype, CblasNoTrans, lw.trans, rows, in, out, 1.0, dy->data, out, weight->data,
-             lw.ld, 1.0, dx->data, in);
+        volt_op_gemm(x->dtype, CblasNoTrans, lw.trans, rows, in, out, 1.0, dy->data, out,
+                     weight->data, lw.ld, 1.0, dx->data, in);
     }
     if (weight->requires_grad) { /* dW [out, in] += dy^T [out, rows] x [rows, in] */
         volt_tensor *dw = volt_grad_of(graph, weight);
         VOLT_CHECK_PTR(dw);
-        volt_op_gemm(x->dtype, CblasTrans, CblasNoTrans, out, in, rows, 1.0, dy->data, out, x->data, in,
-             1.0, dw->data, in);
+        volt_op_gemm(x->dtype, CblasTrans, CblasNoTrans, out, in, rows, 1.0, dy->data, out, x->data,
+                     in, 1.0, dw->data, in);
     }
     if (bias && bias->requires_grad) {
         volt_tensor *dbias = volt_grad_of(graph, bias);
@@ -246,10 +248,11 @@ volt_tensor *volt_linear_fn(volt_tensor *x, volt_tensor *weight, volt_tensor *bi
     volt_tensor *y = volt_graph_tensor(graph, x->dtype, x->ndim, shape);
     VOLT_OP_REQUIRE(y, VOLT_ERR_NOMEM, "linear: out of memory for the output");
     /* y [rows, out] = x [rows, in] W^T [in, out] */
-    volt_op_gemm(x->dtype, CblasNoTrans, flip(lw.trans), rows, out, in, 1.0, x->data, in, weight->data,
-         lw.ld, 0.0, y->data, out);
+    volt_op_gemm(x->dtype, CblasNoTrans, flip(lw.trans), rows, out, in, 1.0, x->data, in,
+                 weight->data, lw.ld, 0.0, y->data, out);
     if (bias) {
-        if (x->dtype == VOLT_F64) bias_rows_f64(bias->data, y->data, rows, out);
+        if (x->dtype == VOLT_F64)
+            bias_rows_f64(bias->data, y->data, rows, out);
         else bias_rows_f32(bias->data, y->data, rows, out);
     }
     inputs[0] = x, inputs[1] = weight, inputs[2] = bias;

@@ -24,13 +24,6 @@ static volt_tensor *dyadic_leaf(volt_graph *g, volt_dtype dtype, int ndim, const
     return t;
 }
 
-/* An index tensor (i32 or i64, no gradient) holding values[]. */
-static volt_tensor *index_leaf(volt_graph *g, volt_dtype dtype, int ndim, const long *shape,
-                               const long *values) {
-    volt_tensor *t = volt_test_leaf(g, dtype, ndim, shape, 0, 1, 0, 0);
-    for (size_t i = 0; i < volt_tensor_numel(t); i++) volt_tensor_set_flat(t, i, (double)values[i]);
-    return t;
-}
 
 static double flops_of(volt_graph *g, const volt_tensor *y) {
     return y && y->node >= 0 ? volt_graph_node(g, y->node)->flops : -1;
@@ -293,8 +286,8 @@ VOLT_TEST(embedding_values_and_gradients) {
             const long *values = use_i32 ? i32_values : i64_values;
             volt_tensor *in[2] = {
                 volt_test_leaf(g, dtype, 2, w_shape, 1, 41, -1.0, 1.0),
-                use_i32 ? index_leaf(g, VOLT_I32, 1, i32_shape, values)
-                        : index_leaf(g, VOLT_I64, 2, i64_shape, values)};
+                use_i32 ? volt_test_index_leaf(g, VOLT_I32, 1, i32_shape, values)
+                        : volt_test_index_leaf(g, VOLT_I64, 2, i64_shape, values)};
             volt_tensor *y = embedding_of(in, NULL);
             VOLT_EXPECT(y != NULL);
             if (y) {
@@ -447,8 +440,8 @@ VOLT_TEST(bad_inputs_fail_with_a_message) {
     volt_tensor *c4 = volt_test_leaf(g, VOLT_F64, 1, s4, 1, 8, -1, 1);
     volt_tensor *table = volt_test_leaf(g, VOLT_F64, 2, s7_3, 1, 9, -1, 1);
     const long too_big[] = {3, 0, 6, 1, 2, 9}, negative[] = {0, -1, 2, 3, 4, 5};
-    volt_tensor *idx_big = index_leaf(g, VOLT_I64, 2, s23, too_big);
-    volt_tensor *idx_neg = index_leaf(g, VOLT_I32, 2, s23, negative);
+    volt_tensor *idx_big = volt_test_index_leaf(g, VOLT_I64, 2, s23, too_big);
+    volt_tensor *idx_neg = volt_test_index_leaf(g, VOLT_I32, 2, s23, negative);
     volt_tensor *idx_float = volt_test_leaf(g, VOLT_F32, 2, s23, 0, 10, 0, 1);
     volt_tensor *qkv = volt_test_leaf(g, VOLT_F64, 3, s1_2_24, 1, 11, -1, 1);
     volt_tensor *qkv_odd = volt_test_leaf(g, VOLT_F64, 3, s1_2_10, 1, 12, -1, 1);

@@ -14,13 +14,6 @@ static volt_graph *new_graph(void) {
     return g;
 }
 
-/* A heap integer tensor (outside the arena, so it survives gradcheck's resets). */
-static volt_tensor *targets_of(volt_graph *g, volt_dtype dtype, int ndim, const long *shape,
-                               const long *values) {
-    volt_tensor *t = volt_test_leaf(g, dtype, ndim, shape, 0, 1, 0, 1);
-    for (size_t i = 0; i < volt_tensor_numel(t); i++) volt_tensor_set_flat(t, i, (double)values[i]);
-    return t;
-}
 
 /* The loss computed plainly: mean over counted rows of logsumexp(x_r) - x[r, t_r]. */
 static double reference_cross_entropy(const volt_tensor *logits, const long *targets,
@@ -54,7 +47,7 @@ VOLT_TEST(cross_entropy_uniform_logits_give_log_c) {
     volt_graph *g = new_graph();
     const long shape[] = {4, 7}, rows[] = {4}, values[] = {0, 3, 6, 2};
     volt_tensor *logits = volt_test_leaf(g, VOLT_F64, 2, shape, 1, 1, 0, 0); /* all 0 */
-    volt_tensor *targets = targets_of(g, VOLT_I64, 1, rows, values);
+    volt_tensor *targets = volt_test_index_leaf(g, VOLT_I64, 1, rows, values);
     volt_tensor *loss = volt_cross_entropy(logits, targets);
     VOLT_EXPECT(loss != NULL && loss->ndim == 0);
     VOLT_EXPECT_NEAR(volt_tensor_get_flat(loss, 0), log(7.0), 1e-15);
@@ -77,7 +70,7 @@ VOLT_TEST(cross_entropy_values_and_gradients) {
         volt_dtype dtype = dt ? VOLT_F32 : VOLT_F64;
         for (int it = 0; it < 2; it++) {
             volt_tensor *logits = volt_test_leaf(g, dtype, 3, shape, 1, 2, -3, 3);
-            volt_tensor *targets = targets_of(g, it ? VOLT_I32 : VOLT_I64, 2, lead, values);
+            volt_tensor *targets = volt_test_index_leaf(g, it ? VOLT_I32 : VOLT_I64, 2, lead, values);
             volt_tensor *loss = volt_cross_entropy(logits, targets);
             VOLT_EXPECT(loss != NULL);
             if (!loss) continue;
@@ -106,7 +99,7 @@ VOLT_TEST(cross_entropy_custom_and_all_ignored) {
     const long values[] = {0, 1, 0, 3, 2};
     volt_tensor *logits = volt_test_leaf(g, VOLT_F64, 2, shape, 1, 3, -2, 2);
     /* class 0 as the ignore index: rows 0 and 2 do not count */
-    volt_tensor *targets = targets_of(g, VOLT_I32, 1, rows, values);
+    volt_tensor *targets = volt_test_index_leaf(g, VOLT_I32, 1, rows, values);
     volt_tensor *loss = volt_cross_entropy_ex(logits, targets, 0);
     VOLT_EXPECT_NEAR(volt_tensor_get_flat(loss, 0), reference_cross_entropy(logits, values, 0),
                      1e-14);
@@ -115,7 +108,7 @@ VOLT_TEST(cross_entropy_custom_and_all_ignored) {
 
     /* every target ignored: loss 0, gradient 0 */
     const long ignored[] = {-1, -1, -1, -1, -1};
-    volt_tensor *none = targets_of(g, VOLT_I64, 1, rows, ignored);
+    volt_tensor *none = volt_test_index_leaf(g, VOLT_I64, 1, rows, ignored);
     loss = volt_cross_entropy_ex(logits, none, -1);
     VOLT_EXPECT(loss != NULL);
     VOLT_EXPECT_NEAR(volt_tensor_get_flat(loss, 0), 0.0, 0);
@@ -129,7 +122,7 @@ VOLT_TEST(cross_entropy_custom_and_all_ignored) {
     /* targets as a transposed (strided) view of [2, 3] integers match logits [3, 2, C] */
     const long stored_shape[] = {2, 3}, logits_shape[] = {3, 2, 4};
     const long stored[] = {0, 1, 2, 3, 2, 1}, in_view_order[] = {0, 3, 1, 2, 2, 1};
-    volt_tensor *stored_targets = targets_of(g, VOLT_I32, 2, stored_shape, stored);
+    volt_tensor *stored_targets = volt_test_index_leaf(g, VOLT_I32, 2, stored_shape, stored);
     volt_tensor *logits3 = volt_test_leaf(g, VOLT_F64, 3, logits_shape, 1, 4, -2, 2);
     loss = volt_cross_entropy(logits3, volt_transpose(stored_targets, 0, 1));
     VOLT_EXPECT(loss != NULL);
@@ -154,7 +147,7 @@ VOLT_TEST(cross_entropy_large_logits_are_stable) {
         volt_tensor *large = volt_test_leaf(g, dtype, 2, shape, 1, 4, -2, 2);
         for (size_t i = 0; i < 18; i++)
             volt_tensor_set_flat(large, i, 1000 + volt_tensor_get_flat(large, i));
-        volt_tensor *targets = targets_of(g, VOLT_I64, 1, rows, values);
+        volt_tensor *targets = volt_test_index_leaf(g, VOLT_I64, 1, rows, values);
         volt_tensor *loss_small = volt_cross_entropy(small, targets);
         volt_tensor *loss_large = volt_cross_entropy(large, targets);
         double l_large = volt_tensor_get_flat(loss_large, 0);
@@ -181,13 +174,13 @@ VOLT_TEST(cross_entropy_rejects_bad_targets) {
     const long shape[] = {3, 5}, rows[] = {3}, four[] = {4};
     volt_tensor *logits = volt_test_leaf(g, VOLT_F32, 2, shape, 1, 5, -1, 1);
     const long too_big[] = {1, 4, 5}, negative[] = {0, -3, 2}, fine[] = {0, 1, 2, 3};
-    volt_tensor *t_big = targets_of(g, VOLT_I64, 1, rows, too_big);
+    volt_tensor *t_big = volt_test_index_leaf(g, VOLT_I64, 1, rows, too_big);
     VOLT_EXPECT(volt_cross_entropy(logits, t_big) == NULL);
     VOLT_EXPECT_EQ_INT(volt_error_status(), VOLT_ERR_ARG);
     VOLT_EXPECT_STR_CONTAINS(volt_error_message(), "cross_entropy: target 5 at position 2");
     VOLT_EXPECT_STR_CONTAINS(volt_error_message(), "outside [0, 5)");
     volt_error_clear();
-    volt_tensor *t_neg = targets_of(g, VOLT_I32, 1, rows, negative);
+    volt_tensor *t_neg = volt_test_index_leaf(g, VOLT_I32, 1, rows, negative);
     VOLT_EXPECT(volt_cross_entropy(logits, t_neg) == NULL);
     VOLT_EXPECT_STR_CONTAINS(volt_error_message(), "target -3 at position 1");
     volt_error_clear();
@@ -196,7 +189,7 @@ VOLT_TEST(cross_entropy_rejects_bad_targets) {
     VOLT_EXPECT_STR_CONTAINS(volt_error_message(),
                              "cross_entropy: targets must be i32 or i64, got f32[3] cpu");
     volt_error_clear();
-    volt_tensor *t_count = targets_of(g, VOLT_I64, 1, four, fine);
+    volt_tensor *t_count = volt_test_index_leaf(g, VOLT_I64, 1, four, fine);
     VOLT_EXPECT(volt_cross_entropy(logits, t_count) == NULL);
     VOLT_EXPECT_STR_CONTAINS(volt_error_message(),
                              "logits f32[3, 5] cpu have 3 rows but targets i64[4] cpu have 4");
