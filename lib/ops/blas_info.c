@@ -2,6 +2,9 @@
  * declared weak so that linking another CBLAS leaves them NULL. */
 #include "ops/blas_info.h"
 
+#include <cblas.h>
+#include <math.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,9 +53,31 @@ const char *volt_simd_name(volt_simd_level level) {
     return names[level];
 }
 
+/* C = A B for M x K times K x N with odd sizes, by sgemm and by a plain loop in double. */
+static double gemm_self_check(void) {
+    enum { M = 37, N = 29, K = 41 };
+    float a[M * K], b[K * N], c[M * N]; /* 19 KB of stack */
+    for (int i = 0; i < M * K; i++) a[i] = (float)((i * 7) % 13) / 13.0f - 0.5f;
+    for (int i = 0; i < K * N; i++) b[i] = (float)((i * 5) % 11) / 11.0f - 0.5f;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, a, K, b, N, 0.0f, c, N);
+    double worst = 0;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double expected = 0, magnitude = 0;
+            for (int k = 0; k < K; k++) {
+                expected += (double)a[i * K + k] * b[k * N + j];
+                magnitude += fabs((double)a[i * K + k] * b[k * N + j]);
+            }
+            double error = fabs(c[i * N + j] - expected) / fmax(magnitude, 1e-30);
+            worst = isnan(error) || error > worst ? (isnan(error) ? INFINITY : error) : worst;
+        }
+    return worst;
+}
+
 void volt_blas_query(volt_blas_info *out) {
     memset(out, 0, sizeof *out);
     out->cpu_simd = cpu_level();
+    out->gemm_error = gemm_self_check();
     out->coretype_env = getenv("OPENBLAS_CORETYPE");
     if (openblas_get_corename && openblas_get_config) {
         const char *config = openblas_get_config();
@@ -75,6 +100,14 @@ int volt_blas_describe(const volt_blas_info *info, char *line, int line_size, ch
     else
         snprintf(line, (size_t)line_size, "BLAS: %s", info->library);
     advice[0] = '\0';
+    if (!(info->gemm_error <= 1e-4)) {
+        snprintf(advice, (size_t)advice_size,
+                 "the BLAS computed a wrong SGEMM result (relative error %.3g on a 37x29x41 "
+                 "product): results will be wrong. Try OPENBLAS_CORETYPE set to the kernel "
+                 "of this CPU, or another BLAS.",
+                 info->gemm_error);
+        return 1;
+    }
     if (info->kernel_simd == VOLT_SIMD_UNKNOWN || info->cpu_simd == VOLT_SIMD_UNKNOWN ||
         info->kernel_simd >= info->cpu_simd)
         return 0;

@@ -23,13 +23,16 @@ typedef struct volt_blas_info {
     const char *coretype_env; /* OPENBLAS_CORETYPE, NULL when unset */
     volt_simd_level kernel_simd; /* what the kernel uses (UNKNOWN if not OpenBLAS) */
     volt_simd_level cpu_simd;    /* what this CPU supports */
+    double gemm_error;           /* max relative error of a 37x29x41 sgemm against a plain
+                                  * loop in double; above 1e-4 the BLAS computes wrongly */
 } volt_blas_info;
 
 void volt_blas_query(volt_blas_info *out);
 const char *volt_simd_name(volt_simd_level level);
-/* Writes a one-line description and, when the kernel is weaker than the CPU, a second
- * paragraph with the expected cost and the fix into buf; returns 1 if a warning is due
- * (kernel without AVX2 on an AVX2 CPU), 0 otherwise. */
+/* Writes a one-line description into line and, when something is wrong, the problem
+ * and its fix into advice. Returns 1 if a warning is due (a wrong GEMM result, or a
+ * kernel without AVX2 on an AVX2 CPU), 0 otherwise (advice may still hold a note about a
+ * milder mismatch). */
 int volt_blas_describe(const volt_blas_info *info, char *line, int line_size, char *advice,
                        int advice_size);
 

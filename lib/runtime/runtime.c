@@ -23,7 +23,7 @@ static void report_blas(void) {
     volt_blas_query(&info);
     char line[512], advice[512];
     int warn = volt_blas_describe(&info, line, sizeof line, advice, sizeof advice);
-    VOLT_DEBUG("%s", line);
+    VOLT_INFO("%s", line);
     if (warn) VOLT_WARN("%s", advice);
     else if (advice[0]) VOLT_DEBUG("%s", advice);
 }

@@ -2,9 +2,9 @@
  *
  * volt_init initialises MPI (unless the program already did; then Volt leaves it to
  * the program to finalise), records the rank for message prefixes, reads the logging
- * environment (VOLT_LOG_LEVEL, VOLT_LOG_ALL_RANKS) and checks the BLAS: it reports the
- * library, kernel and threads at debug level, and warns on rank 0 when OpenBLAS runs
- * kernels far weaker than the CPU supports. volt_finalize undoes it. Both are called
+ * environment (VOLT_LOG_LEVEL, VOLT_LOG_ALL_RANKS) and checks the BLAS: rank 0 reports
+ * the library, kernel and threads, and warns when OpenBLAS runs kernels far weaker than
+ * the CPU supports (a milder mismatch is noted at debug level). volt_finalize undoes it. Both are called
  * by every rank. */
 #ifndef VOLT_RUNTIME_RUNTIME_H
 #define VOLT_RUNTIME_RUNTIME_H
