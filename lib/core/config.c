@@ -4,7 +4,10 @@
  * program has tens to a few hundred keys and reads them at startup. A supplied value is
  * kept once per concrete key, with its precedence level and origin; a new value replaces
  * it only from the same or a higher level, which is what lets the load functions run in
- * any order. Values stay text until a getter (or resolve) parses them.
+ * any order. A whole sequence replaces a whole sequence: before a file's values go in,
+ * every item an earlier source of the same or a lower level gave under the key of one of
+ * its sequences is dropped (drop_sequence_items). Values stay text until a getter (or
+ * resolve) parses them.
  *
  * YAML comes in through libyaml's document API (the tree gives every node its line) and
  * goes out through its emitter (which does indentation and escapes); this file decides
@@ -83,6 +86,14 @@ static int same_text(const char *a, size_t a_length, const char *b, size_t b_len
 
 static int is_wildcard(const char *segment, size_t length) {
     return length == 1 && segment[0] == '*';
+}
+
+/* A sequence index as written by the loader: digits, no leading zero. */
+static int is_index(const char *segment, size_t length) {
+    if (length == 0 || (length > 1 && segment[0] == '0')) return 0;
+    for (size_t i = 0; i < length; i++)
+        if (!isdigit((unsigned char)segment[i])) return 0;
+    return 1;
 }
 
 /* Segment number `index` of a dotted key, or NULL (length 0) when the key has fewer. */
@@ -323,6 +334,34 @@ static int store_value(volt_config *config, const char *key, const char *text,
     return VOLT_OK;
 }
 
+/* Whether key is prefix.N or prefix.N.more, N a sequence index: an item of the sequence
+ * at prefix. */
+static int is_sequence_item(const char *key, const char *prefix) {
+    size_t prefix_length = strlen(prefix);
+    if (strncmp(key, prefix, prefix_length) != 0 || key[prefix_length] != '.') return 0;
+    const char *segment = key + prefix_length + 1;
+    return is_index(segment, strcspn(segment, "."));
+}
+
+/* A source of this level supplies a whole sequence at prefix: the items that sources of
+ * the same or a lower level gave before are dropped, so that the new list replaces the
+ * old one instead of merging with it item by item. Values of a higher level stay (an
+ * override of callbacks.0.monitor in the environment still wins over a file's list). */
+static void drop_sequence_items(volt_config *config, const char *prefix, config_level level) {
+    size_t kept = 0;
+    for (size_t i = 0; i < config->value_count; i++) {
+        config_value *value = &config->values[i];
+        if (value->level <= level && is_sequence_item(value->key, prefix)) {
+            free(value->key);
+            free(value->text);
+            free(value->origin);
+        } else {
+            config->values[kept++] = *value; /* keeps the order values arrived in */
+        }
+    }
+    config->value_count = kept;
+}
+
 int volt_config_create(volt_config **out) {
     VOLT_CHECK_ARG(out);
     volt_config *config = calloc(1, sizeof *config);
@@ -416,12 +455,15 @@ typedef struct file_entry {
 } file_entry;
 
 /* What one file contributes, collected before it is merged: a duplicate within the file
- * must be found even when a higher level already holds the key. */
+ * must be found even when a higher level already holds the key, and the sequences it
+ * supplies (empty ones too) replace earlier items before any of its values go in. */
 typedef struct file_reader {
     const char *path;
     yaml_document_t *document;
     file_entry *entries;
     size_t count, capacity;
+    char **sequences; /* the key prefix of every sequence node */
+    size_t sequence_count, sequence_capacity;
 } file_reader;
 
 static void file_reader_free(file_reader *reader) {
@@ -430,6 +472,8 @@ static void file_reader_free(file_reader *reader) {
         free(reader->entries[i].text);
     }
     free(reader->entries);
+    for (size_t i = 0; i < reader->sequence_count; i++) free(reader->sequences[i]);
+    free(reader->sequences);
 }
 
 static size_t node_line(const yaml_node_t *node) { return node->start_mark.line + 1; }
@@ -531,15 +575,28 @@ static int flatten_mapping(file_reader *reader, const yaml_node_t *node, const c
     return VOLT_OK;
 }
 
+static int add_file_sequence(file_reader *reader, const char *prefix) {
+    char **sequences = reserve_one(reader->sequences, reader->sequence_count,
+                                   &reader->sequence_capacity, sizeof *sequences);
+    VOLT_CHECK_ALLOC(sequences, (reader->sequence_count + 1) * sizeof *sequences);
+    reader->sequences = sequences;
+    char *copy = copy_string(prefix);
+    VOLT_CHECK_ALLOC(copy, strlen(prefix) + 1);
+    reader->sequences[reader->sequence_count++] = copy;
+    return VOLT_OK;
+}
+
 static int flatten_sequence(file_reader *reader, const yaml_node_t *node, const char *prefix,
                             int depth) {
+    int status = add_file_sequence(reader, prefix);
+    if (status != VOLT_OK) return status;
     size_t index = 0;
     for (const yaml_node_item_t *item = node->data.sequence.items.start;
          item < node->data.sequence.items.top; item++, index++) {
         char segment[32];
         int length = snprintf(segment, sizeof segment, "%zu", index);
-        int status = flatten_child(reader, yaml_document_get_node(reader->document, *item),
-                                   prefix, segment, (size_t)length, depth);
+        status = flatten_child(reader, yaml_document_get_node(reader->document, *item),
+                               prefix, segment, (size_t)length, depth);
         if (status != VOLT_OK) return status;
     }
     return VOLT_OK;
@@ -622,6 +679,9 @@ static int read_yaml_file(file_reader *reader, FILE *file) {
 }
 
 static int merge_file(volt_config *config, const file_reader *reader) {
+    /* first, so that the file's own items are not dropped with the earlier ones */
+    for (size_t i = 0; i < reader->sequence_count; i++)
+        drop_sequence_items(config, reader->sequences[i], LEVEL_FILE);
     for (size_t i = 0; i < reader->count; i++) {
         const file_entry *entry = &reader->entries[i];
         char origin[512];
@@ -929,14 +989,6 @@ typedef struct write_entry {
     const char *text;
     volt_config_type type;
 } write_entry;
-
-/* A sequence index as written by the loader: digits, no leading zero. */
-static int is_index(const char *segment, size_t length) {
-    if (length == 0 || (length > 1 && segment[0] == '0')) return 0;
-    for (size_t i = 0; i < length; i++)
-        if (!isdigit((unsigned char)segment[i])) return 0;
-    return 1;
-}
 
 /* Indices in numeric order (2 before 10) and before names; names byte by byte. */
 static int compare_segments(const char *a, size_t a_length, const char *b, size_t b_length) {

@@ -8,6 +8,10 @@
  *   3. command-line overrides --section.key=value (or --section.key value),
  *   4. environment variables VOLT_SECTION__KEY=value (double underscore between
  *      segments, case-insensitive: VOLT_TRAINER__MAX_EPOCHS sets trainer.max_epochs).
+ * A sequence replaces a sequence as a whole: it drops every item that a source of the
+ * same or a lower level gave before under its key ([a, b, c] then [x] leaves one item),
+ * while a value of a higher level, or a single-key override such as
+ * --callbacks.0.patience=3, changes only its one item and keeps the rest.
  *
  * Every key a program reads is declared first, with a type, a default and a line of
  * help. A declared key may contain "*" as a whole segment, matching any one segment
@@ -76,7 +80,8 @@ VOLT_NODISCARD int volt_config_get_int(const volt_config *config, const char *ke
 VOLT_NODISCARD int volt_config_get_float(const volt_config *config, const char *key,
                                          double *out);
 VOLT_NODISCARD int volt_config_get_bool(const volt_config *config, const char *key, int *out);
-/* The string stays valid until the config is destroyed or the key is set again. */
+/* The string stays valid until the config is destroyed or the key's value is replaced
+ * (set again, or dropped when a later file replaces the list it belongs to). */
 VOLT_NODISCARD int volt_config_get_string(const volt_config *config, const char *key,
                                           const char **out);
 

@@ -636,6 +636,152 @@ VOLT_TEST(sequences_get_index_segments) {
     temp_dir_remove(&dir);
 }
 
+/* A later file's sequence replaces an earlier one whole, not item by item: [a, b, c] then
+ * [x] is one item, and the items it keeps carry none of the earlier list's values. */
+VOLT_TEST(later_sequence_replaces_earlier_sequence) {
+    temp_dir dir = temp_dir_create();
+    char base[PATH_BYTES], run[PATH_BYTES], none[PATH_BYTES];
+    write_file(&dir, "base.yaml",
+               "tags: [a, b, c]\n"
+               "callbacks:\n"
+               "  - {monitor: val_acc, patience: 5}\n"
+               "  - {monitor: train_loss, patience: 6}\n"
+               "  - {monitor: lr, patience: 7}\n"
+               "model: {hidden: 8, name: cnn}\n",
+               base);
+    write_file(&dir, "run.yaml",
+               "tags: [x]\n"
+               "callbacks:\n"
+               "  - monitor: val_f1\n"
+               "model: {hidden: 16}\n",
+               run);
+    write_file(&dir, "none.yaml", "tags: []\n", none);
+
+    volt_config *config = trainer_config();
+    VOLT_EXPECT_OK(volt_config_declare(config, "tags.*", VOLT_CONFIG_STRING, NULL, NULL));
+    VOLT_EXPECT_OK(volt_config_load_file(config, base));
+    VOLT_EXPECT_OK(volt_config_load_file(config, run));
+    VOLT_EXPECT_OK(volt_config_resolve(config));
+    VOLT_EXPECT_STR_CONTAINS(get_text(config, "tags.0"), "x");
+    VOLT_EXPECT(!volt_config_is_set(config, "tags.1"));
+    VOLT_EXPECT(!volt_config_is_set(config, "tags.2"));
+    VOLT_EXPECT_STR_CONTAINS(get_text(config, "callbacks.0.monitor"), "val_f1");
+    VOLT_EXPECT(!volt_config_is_set(config, "callbacks.0.patience")); /* not base's 5 */
+    VOLT_EXPECT_EQ_INT(get_long(config, "callbacks.0.patience"), 3);  /* default */
+    VOLT_EXPECT(!volt_config_is_set(config, "callbacks.1.monitor"));
+    VOLT_EXPECT(!volt_config_is_set(config, "callbacks.2.patience"));
+    /* mappings still merge key by key */
+    VOLT_EXPECT_EQ_INT(get_long(config, "model.hidden"), 16);
+    VOLT_EXPECT_STR_CONTAINS(get_text(config, "model.name"), "cnn");
+
+    /* the saved configuration holds the one item */
+    char saved[PATH_BYTES];
+    snprintf(saved, sizeof saved, "%s/saved.yaml", dir.path);
+    VOLT_EXPECT_OK(volt_config_save(config, saved));
+    volt_config *reloaded = trainer_config();
+    VOLT_EXPECT_OK(volt_config_declare(reloaded, "tags.*", VOLT_CONFIG_STRING, NULL, NULL));
+    VOLT_EXPECT_OK(volt_config_load_file(reloaded, saved));
+    VOLT_EXPECT_STR_CONTAINS(get_text(reloaded, "tags.0"), "x");
+    VOLT_EXPECT(!volt_config_is_set(reloaded, "tags.1"));
+    VOLT_EXPECT(!volt_config_is_set(reloaded, "callbacks.1.monitor"));
+    volt_config_destroy(reloaded);
+
+    /* an empty sequence replaces too: no items left */
+    VOLT_EXPECT_OK(volt_config_load_file(config, none));
+    VOLT_EXPECT(!volt_config_is_set(config, "tags.0"));
+    VOLT_EXPECT_STR_CONTAINS(get_text(config, "callbacks.0.monitor"), "val_f1");
+    volt_config_destroy(config);
+    temp_dir_remove(&dir);
+}
+
+/* --callbacks.N.key=value overrides one item of a file's list and keeps the others,
+ * before or after the file, and survives a later file's list (the command line is the
+ * higher level). A dotted single key in a file is no sequence either. */
+VOLT_TEST(command_line_item_override_keeps_other_items) {
+    temp_dir dir = temp_dir_create();
+    char base[PATH_BYTES], run[PATH_BYTES], tweak[PATH_BYTES];
+    write_file(&dir, "base.yaml",
+               "callbacks:\n"
+               "  - {monitor: val_acc, patience: 5}\n"
+               "  - {monitor: train_loss, patience: 6}\n"
+               "  - {monitor: lr, patience: 7}\n",
+               base);
+    write_file(&dir, "run.yaml",
+               "callbacks:\n"
+               "  - {monitor: val_f1}\n"
+               "  - {monitor: val_loss, patience: 2}\n",
+               run);
+    write_file(&dir, "tweak.yaml", "callbacks.2.monitor: grad_norm\n", tweak);
+
+    volt_config *config = trainer_config();
+    char *argv[] = {"train", "--config", base, "--callbacks.1.patience=9", NULL};
+    int argc = 4;
+    VOLT_EXPECT_OK(volt_config_parse_args(config, &argc, argv));
+    VOLT_EXPECT_EQ_INT(argc, 1);
+    VOLT_EXPECT_OK(volt_config_resolve(config));
+    VOLT_EXPECT_STR_CONTAINS(get_text(config, "callbacks.0.monitor"), "val_acc");
+    VOLT_EXPECT_EQ_INT(get_long(config, "callbacks.0.patience"), 5);
+    VOLT_EXPECT_STR_CONTAINS(get_text(config, "callbacks.1.monitor"), "train_loss");
+    VOLT_EXPECT_EQ_INT(get_long(config, "callbacks.1.patience"), 9);
+    VOLT_EXPECT_STR_CONTAINS(get_text(config, "callbacks.2.monitor"), "lr");
+    VOLT_EXPECT_EQ_INT(get_long(config, "callbacks.2.patience"), 7);
+
+    /* a file of single keys changes one item and keeps the rest */
+    VOLT_EXPECT_OK(volt_config_load_file(config, tweak));
+    VOLT_EXPECT_STR_CONTAINS(get_text(config, "callbacks.2.monitor"), "grad_norm");
+    VOLT_EXPECT_EQ_INT(get_long(config, "callbacks.2.patience"), 7);
+    VOLT_EXPECT_STR_CONTAINS(get_text(config, "callbacks.0.monitor"), "val_acc");
+    volt_config_destroy(config);
+
+    /* override first, file list after: the same items, and a later list keeps it */
+    config = trainer_config();
+    char *argv2[] = {"train", "--callbacks.1.patience", "9", "--config", base,
+                     "--config", run, NULL};
+    argc = 7;
+    VOLT_EXPECT_OK(volt_config_parse_args(config, &argc, argv2));
+    VOLT_EXPECT_OK(volt_config_resolve(config));
+    VOLT_EXPECT_STR_CONTAINS(get_text(config, "callbacks.0.monitor"), "val_f1");
+    VOLT_EXPECT_EQ_INT(get_long(config, "callbacks.0.patience"), 3); /* default */
+    VOLT_EXPECT_STR_CONTAINS(get_text(config, "callbacks.1.monitor"), "val_loss");
+    VOLT_EXPECT_EQ_INT(get_long(config, "callbacks.1.patience"), 9); /* command line */
+    VOLT_EXPECT(!volt_config_is_set(config, "callbacks.2.monitor"));
+    VOLT_EXPECT(!volt_config_is_set(config, "callbacks.2.patience"));
+    volt_config_destroy(config);
+    temp_dir_remove(&dir);
+}
+
+/* An environment override of one item survives a file list loaded after it, and after a
+ * second file replaced the first file's list. */
+VOLT_TEST(environment_item_override_survives_later_file_list) {
+    temp_dir dir = temp_dir_create();
+    char base[PATH_BYTES], run[PATH_BYTES];
+    write_file(&dir, "base.yaml",
+               "callbacks:\n"
+               "  - {monitor: val_acc, patience: 5}\n"
+               "  - {monitor: train_loss, patience: 6}\n"
+               "  - {monitor: lr, patience: 7}\n",
+               base);
+    write_file(&dir, "run.yaml", "callbacks:\n  - {monitor: val_f1, patience: 2}\n", run);
+
+    volt_config *config = trainer_config();
+    char *const envp[] = {"VOLT_CALLBACKS__0__MONITOR=from_env", NULL};
+    VOLT_EXPECT_OK(volt_config_load_env(config, envp));
+    VOLT_EXPECT_OK(volt_config_load_file(config, base));
+    VOLT_EXPECT_OK(volt_config_resolve(config));
+    VOLT_EXPECT_STR_CONTAINS(get_text(config, "callbacks.0.monitor"), "from_env");
+    VOLT_EXPECT_EQ_INT(get_long(config, "callbacks.0.patience"), 5);
+    VOLT_EXPECT_STR_CONTAINS(get_text(config, "callbacks.2.monitor"), "lr");
+
+    VOLT_EXPECT_OK(volt_config_load_file(config, run));
+    VOLT_EXPECT_OK(volt_config_resolve(config));
+    VOLT_EXPECT_STR_CONTAINS(get_text(config, "callbacks.0.monitor"), "from_env");
+    VOLT_EXPECT_EQ_INT(get_long(config, "callbacks.0.patience"), 2);
+    VOLT_EXPECT(!volt_config_is_set(config, "callbacks.1.monitor"));
+    VOLT_EXPECT(!volt_config_is_set(config, "callbacks.2.monitor"));
+    volt_config_destroy(config);
+    temp_dir_remove(&dir);
+}
+
 VOLT_TEST(wildcard_matches_exactly_one_segment) {
     temp_dir dir = temp_dir_create();
     char path[PATH_BYTES];
