@@ -6,6 +6,8 @@ set_property(CACHE VOLT_WITH_CUDA PROPERTY STRINGS AUTO ON OFF)
 set_property(CACHE VOLT_WITH_PAPI PROPERTY STRINGS AUTO ON OFF)
 option(VOLT_WARNINGS_AS_ERRORS "Turn compiler warnings into errors (CI does)" OFF)
 option(VOLT_SANITIZE "Build with AddressSanitizer and UndefinedBehaviorSanitizer" OFF)
+option(VOLT_NATIVE "Compile for this machine's CPU (-march=native): wider vectors in the elementwise
+  loops, but the binaries may not run on another CPU" OFF)
 set(VOLT_MPIEXEC_EXTRA_FLAGS "" CACHE STRING
     "Extra flags for mpiexec in tests (for example --allow-run-as-root --oversubscribe)")
 
@@ -25,6 +27,9 @@ target_compile_options(volt_flags INTERFACE
   # Adam loops. Results are unchanged (this is not -ffast-math).
   $<$<COMPILE_LANGUAGE:C>:-fno-math-errno>
   $<$<AND:$<COMPILE_LANGUAGE:C>,$<BOOL:${VOLT_WARNINGS_AS_ERRORS}>>:-Werror>)
+if(VOLT_NATIVE)
+  target_compile_options(volt_flags INTERFACE $<$<COMPILE_LANGUAGE:C>:-march=native>)
+endif()
 if(VOLT_SANITIZE)
   target_compile_options(volt_flags INTERFACE
     $<$<COMPILE_LANGUAGE:C>:-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined>)
