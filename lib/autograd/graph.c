@@ -52,6 +52,14 @@ void volt_graph_destroy(volt_graph *graph) {
 }
 
 void volt_graph_reset(volt_graph *graph) {
+    /* Gradients of tensors outside the arena (caller memory that requires grad) were
+     * allocated from it: forget them, or the next step would accumulate into freed memory.
+     * (Parameters keep theirs: views of the flat gradient buffer.) */
+    for (int i = 0; i < graph->node_count; i++)
+        for (int k = 0; k < graph->nodes[i].input_count; k++) {
+            volt_tensor *in = graph->nodes[i].inputs[k];
+            if (in && !in->param) in->grad = NULL;
+        }
     graph->node_count = 0;
     graph->step++;
     graph->streams_this_step = 0;

@@ -5,7 +5,9 @@
  * requires them, the op appends one node to its tape (define-by-run). The tape is an
  * array; volt_backward(loss) walks it in reverse, calling each node's backward, which
  * accumulates into its inputs' gradients. volt_graph_reset() ends the step: it drops the
- * tape and frees the arena in one go (no system allocation in the steady state).
+ * tape and frees the arena in one go (no system allocation in the steady state). Tensors
+ * outside the arena that took part (caller memory that requires grad) must live until
+ * then: their gradients came from the arena, and the reset sets them back to NULL.
  *
  * Ops find their graph through their inputs (tensor->graph), so user code never passes
  * it; tensors from the data pipeline are made with volt_graph_tensor().
@@ -59,8 +61,9 @@ typedef struct volt_graph_options {
 
 VOLT_NODISCARD int volt_graph_create(const volt_graph_options *options, volt_graph **out);
 void volt_graph_destroy(volt_graph *graph);
-/* Ends a step: empties the tape, frees every tensor made on the graph. The step counter
- * advances (it feeds the random streams). */
+/* Ends a step: empties the tape, frees every tensor made on the graph (and forgets the
+ * gradients given to tensors on the tape that live elsewhere). The step counter advances
+ * (it feeds the random streams). */
 void volt_graph_reset(volt_graph *graph);
 
 /* Gradient recording on/off (no_grad scope). Returns the previous setting:

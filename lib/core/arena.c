@@ -65,10 +65,16 @@ void volt_arena_destroy(volt_arena *arena) {
 }
 
 void *volt_arena_alloc(volt_arena *arena, size_t bytes) {
+    /* past this, rounding up (or a chunk's header) would wrap around to a small size */
+    if (bytes > SIZE_MAX / 2) {
+        VOLT_ERROR(VOLT_ERR_NOMEM, "out of memory: %zu bytes from an arena", bytes);
+        return NULL;
+    }
     size_t need = align_up(bytes ? bytes : 1);
     arena_chunk *c = arena->current;
     if (c->capacity - c->used < need) {
-        size_t capacity = c->capacity * 2 > need ? c->capacity * 2 : need;
+        size_t capacity = c->capacity < SIZE_MAX / 4 && c->capacity * 2 > need ? c->capacity * 2
+                                                                                : need;
         arena_chunk *fresh = chunk_new(arena, capacity, c);
         if (!fresh) {
             VOLT_ERROR(VOLT_ERR_NOMEM, "out of memory: arena chunk of %zu bytes", capacity);

@@ -32,6 +32,12 @@ static int gemm_layout(const volt_tensor *t, gemm_operand *out) {
     long rows = t->shape[t->ndim - 2], cols = t->shape[t->ndim - 1];
     long row_stride = t->strides[t->ndim - 2], col_stride = t->strides[t->ndim - 1];
     long ld_limit = (long)INT_MAX;
+    if (rows == 0 || cols == 0) { /* no element to read: strides do not matter (a
+                                   * contiguous [R, 0] has row stride 0) */
+        out->trans = CblasNoTrans;
+        out->ld = max_long(1, cols);
+        return 1;
+    }
     if ((cols <= 1 || col_stride == 1) && (rows <= 1 || row_stride >= max_long(1, cols))) {
         out->trans = CblasNoTrans;
         out->ld = rows <= 1 ? max_long(1, cols) : row_stride;

@@ -41,10 +41,16 @@ void volt_op_gemm(volt_dtype dtype, enum CBLAS_TRANSPOSE trans_a, enum CBLAS_TRA
                   long ldb, double beta, void *c, long ldc) {
     if (m == 0 || n == 0) return;
     if (k == 0) {
-        if (beta != 0) return;
+        if (beta == 1) return;
         size_t row_bytes = (size_t)n * volt_dtype_size(dtype);
-        for (long i = 0; i < m; i++)
-            memset((char *)c + (size_t)(i * ldc) * volt_dtype_size(dtype), 0, row_bytes);
+        for (long i = 0; i < m; i++) {
+            char *row = (char *)c + (size_t)(i * ldc) * volt_dtype_size(dtype);
+            if (beta == 0) memset(row, 0, row_bytes); /* C = 0 even where C held NaN */
+            else if (dtype == VOLT_F64)
+                for (long j = 0; j < n; j++) ((double *)row)[j] *= beta;
+            else
+                for (long j = 0; j < n; j++) ((float *)row)[j] *= (float)beta;
+        }
         return;
     }
     if (dtype == VOLT_F64)

@@ -1,6 +1,7 @@
 /* lib/tensor/tensor.c — tensor headers, element access and dtype conversion. */
 #include "tensor/tensor.h"
 
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -103,9 +104,18 @@ int volt_tensor_wrap(volt_tensor *t, void *data, volt_dtype dtype, int ndim,
     t->dtype = dtype;
     t->device = VOLT_CPU;
     t->ndim = ndim;
+    /* strides (elements) and the byte count must fit in a long: zero dimensions aside,
+     * the product of the sizes times the element size is bounded by LONG_MAX */
+    long bound = LONG_MAX / (long)volt_dtype_size(dtype);
     for (int d = 0; d < ndim; d++) {
         if (shape[d] < 0)
             return VOLT_ERROR(VOLT_ERR_SHAPE, "dimension %d has negative size %ld", d, shape[d]);
+        if (shape[d] > 1 && shape[d] > bound)
+            return VOLT_ERROR(VOLT_ERR_SHAPE,
+                              "a %s tensor of %d dimensions with size %ld in dimension %d has "
+                              "more bytes than memory can address",
+                              volt_dtype_name(dtype), ndim, shape[d], d);
+        if (shape[d] > 1) bound /= shape[d];
         t->shape[d] = shape[d];
     }
     volt_tensor_set_contiguous_strides(t);

@@ -124,6 +124,41 @@ VOLT_TEST(no_grad_records_nothing_and_backward_explains) {
     volt_params_destroy(p);
 }
 
+/* A leaf outside the arena (caller memory, volt_tensor_wrap) that requires grad gets
+ * its gradient from the arena; volt_graph_reset frees that memory, so the next step must
+ * start a fresh gradient, not accumulate into (or read) the freed one. */
+VOLT_TEST(leaf_gradient_outside_the_arena_does_not_outlive_the_step) {
+    volt_graph *g;
+    VOLT_EXPECT_OK(volt_graph_create(NULL, &g));
+    double x_data[3] = {1, 2, 3};
+    volt_tensor x;
+    const long shape[] = {3};
+    VOLT_EXPECT_OK(volt_tensor_wrap(&x, x_data, VOLT_F64, 1, shape));
+    x.requires_grad = 1;
+    for (int step = 0; step < 3; step++) {
+        volt_tensor *w = volt_graph_tensor(g, VOLT_F64, 1, shape);
+        for (int i = 0; i < 3; i++) ((double *)w->data)[i] = 10.0 * (i + 1) + step;
+        VOLT_EXPECT_OK(volt_backward(volt_sum(volt_mul(&x, w))));
+        VOLT_EXPECT(x.grad != NULL);
+        if (x.grad)
+            for (int i = 0; i < 3; i++)
+                VOLT_EXPECT_NEAR(((double *)x.grad->data)[i], 10.0 * (i + 1) + step, 0);
+        volt_graph_reset(g);
+        VOLT_EXPECT(x.grad == NULL);
+    }
+    volt_graph_destroy(g);
+}
+
+VOLT_TEST(graph_tensor_refuses_a_size_that_overflows) {
+    volt_graph *g;
+    VOLT_EXPECT_OK(volt_graph_create(NULL, &g));
+    const long huge[] = {1L << 32, 1L << 32, 1L << 32};
+    VOLT_EXPECT(volt_graph_tensor(g, VOLT_F32, 3, huge) == NULL);
+    VOLT_EXPECT_EQ_INT(volt_error_status(), VOLT_ERR_SHAPE);
+    volt_error_clear();
+    volt_graph_destroy(g);
+}
+
 /* The training step's steady state: after the first step (which sizes the arena and the
  * tape), further identical steps make no system allocation in the arena. */
 VOLT_TEST(training_steps_reuse_the_arena) {

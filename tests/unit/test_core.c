@@ -128,6 +128,22 @@ VOLT_TEST(arena_reaches_a_steady_state) {
     volt_arena_destroy(arena);
 }
 
+/* A request whose 64-byte rounding (or the chunk it needs) overflows size_t is out of
+ * memory, not a tiny block that the caller would then write far past. */
+VOLT_TEST(arena_refuses_sizes_that_overflow) {
+    volt_arena *arena;
+    VOLT_EXPECT_OK(volt_arena_create(1024, &arena));
+    VOLT_EXPECT(volt_arena_alloc(arena, SIZE_MAX) == NULL);
+    VOLT_EXPECT_EQ_INT(volt_error_status(), VOLT_ERR_NOMEM);
+    volt_error_clear();
+    VOLT_EXPECT(volt_arena_alloc(arena, SIZE_MAX - 100) == NULL);
+    VOLT_EXPECT_EQ_INT(volt_error_status(), VOLT_ERR_NOMEM);
+    volt_error_clear();
+    VOLT_EXPECT_EQ_INT(volt_arena_used(arena), 0);
+    VOLT_EXPECT(volt_arena_alloc(arena, 100) != NULL);
+    volt_arena_destroy(arena);
+}
+
 VOLT_TEST(log_environment_is_validated) {
     setenv("VOLT_LOG_LEVEL", "loud", 1);
     VOLT_EXPECT_FAIL(volt_log_setup(), VOLT_ERR_CONFIG);

@@ -9,6 +9,7 @@
  * 1e-2, with input ranges where rounding and truncation stay below a quarter of the
  * tolerance. */
 #include "gradcheck.h"
+#include "ops/op_util.h"
 #include "ops/ops.h"
 #include "volt_test.h"
 
@@ -214,6 +215,79 @@ VOLT_TEST(linear_values_and_gradients) {
     volt_graph_destroy(g);
 }
 
+/* Zero-size products, as in PyTorch: [M, 0] x [0, N] is an [M, N] of zeros, [M, K] x
+ * [K, 0] is [M, 0], and the gradients of the other operand stay zero. A contiguous [R, 0]
+ * or [K, 0] operand has a row stride of 0, which is still a layout BLAS never reads. */
+VOLT_TEST(matmul_and_linear_with_zero_sizes) {
+    volt_graph *g;
+    VOLT_EXPECT_OK(volt_graph_create(NULL, &g));
+    const long sizes[][3] = {{3, 0, 4}, {3, 4, 0}, {0, 4, 3}, {2, 0, 0}}; /* M, K, N */
+    for (int c = 0; c < 4; c++)
+        for (int f32 = 0; f32 <= 1; f32++) {
+            volt_dtype dtype = f32 ? VOLT_F32 : VOLT_F64;
+            long M = sizes[c][0], K = sizes[c][1], N = sizes[c][2];
+            const long a_shape[] = {M, K}, b_shape[] = {K, N};
+            volt_tensor *in[2] = {dyadic_leaf(g, dtype, 2, a_shape, 41),
+                                  dyadic_leaf(g, dtype, 2, b_shape, 42)};
+            volt_tensor *y = volt_matmul(in[0], in[1]);
+            if (!y) {
+                volt_test_fail(__FILE__, __LINE__, "matmul [%ld, %ld] x [%ld, %ld] %s failed: %s",
+                               M, K, K, N, volt_dtype_name(dtype), volt_error_message());
+                volt_error_clear();
+            } else {
+                VOLT_EXPECT(y->ndim == 2 && y->shape[0] == M && y->shape[1] == N);
+                for (size_t i = 0; i < volt_tensor_numel(y); i++)
+                    VOLT_EXPECT_NEAR(volt_tensor_get_flat(y, i), 0, 0);
+                VOLT_EXPECT_OK(volt_backward(volt_sum(y)));
+                for (int k = 0; k < 2; k++)
+                    if (in[k]->grad)
+                        for (size_t i = 0; i < volt_tensor_numel(in[k]); i++)
+                            VOLT_EXPECT_NEAR(volt_tensor_get_flat(in[k]->grad, i), 0, 0);
+            }
+            volt_graph_reset(g);
+            /* linear with in = 0: y = bias broadcast over the rows */
+            const long x_shape[] = {M, K}, w_shape[] = {N, K}, bias_shape[] = {N};
+            volt_tensor *lin[3] = {dyadic_leaf(g, dtype, 2, x_shape, 43),
+                                   dyadic_leaf(g, dtype, 2, w_shape, 44),
+                                   dyadic_leaf(g, dtype, 1, bias_shape, 45)};
+            y = volt_linear_fn(lin[0], lin[1], lin[2]);
+            if (!y) {
+                volt_test_fail(__FILE__, __LINE__, "linear x [%ld, %ld] weight [%ld, %ld] %s "
+                               "failed: %s", M, K, N, K, volt_dtype_name(dtype),
+                               volt_error_message());
+                volt_error_clear();
+            } else {
+                VOLT_EXPECT(y->ndim == 2 && y->shape[0] == M && y->shape[1] == N);
+                for (long r = 0; r < M && K == 0; r++) /* no products: y = bias */
+                    for (long o = 0; o < N; o++)
+                        VOLT_EXPECT_NEAR(volt_tensor_get_flat(y, (size_t)(r * N + o)),
+                                         volt_tensor_get_flat(lin[2], (size_t)o), 0);
+                if (K > 0) VOLT_EXPECT_NEAR(linear_error(lin[0], lin[1], lin[2], y), 0, 0);
+            }
+            volt_graph_reset(g);
+            for (int k = 0; k < 2; k++) volt_test_leaf_free(in[k]);
+            for (int k = 0; k < 3; k++) volt_test_leaf_free(lin[k]);
+        }
+    volt_graph_destroy(g);
+}
+
+/* The GEMM wrapper's contract for k = 0: C = beta C (BLAS libraries disagree on it). */
+VOLT_TEST(gemm_with_empty_inner_dimension_scales_by_beta) {
+    double c[4] = {1, 2, 3, 4};
+    volt_op_gemm(VOLT_F64, CblasNoTrans, CblasNoTrans, 2, 2, 0, 1.0, NULL, 1, NULL, 2, 0.5, c, 2);
+    for (int i = 0; i < 4; i++) VOLT_EXPECT_NEAR(c[i], 0.5 * (i + 1), 0);
+    float c32[4] = {1, 2, NAN, 4};
+    volt_op_gemm(VOLT_F32, CblasNoTrans, CblasNoTrans, 2, 2, 0, 1.0, NULL, 1, NULL, 2, 0.0, c32, 2);
+    for (int i = 0; i < 4; i++) VOLT_EXPECT_NEAR(c32[i], 0, 0);
+    volt_op_gemm(VOLT_F64, CblasNoTrans, CblasNoTrans, 2, 2, 0, 1.0, NULL, 1, NULL, 2, 1.0, c, 2);
+    for (int i = 0; i < 4; i++) VOLT_EXPECT_NEAR(c[i], 0.5 * (i + 1), 0);
+}
+
+static volt_tensor *layer_norm_tied_affine(volt_tensor **in, void *user) {
+    (void)user;
+    return volt_layer_norm_fn(in[0], in[1], in[1], 1e-5);
+}
+
 /* --- layer_norm ---------------------------------------------------------------------- */
 
 static const double LN_EPS = 1e-5;
@@ -260,6 +334,8 @@ VOLT_TEST(layer_norm_values_and_gradients) {
             VOLT_EXPECT_GRADCHECK(g, in, 3, layer_norm_of, NULL, 1e-2, 2e-3);
         else
             VOLT_EXPECT_GRADCHECK(g, in, 3, layer_norm_of, NULL, 1e-6, 1e-6);
+        /* one tensor as both weight and bias: its gradient is dw + db, in one buffer */
+        if (!f32) VOLT_EXPECT_GRADCHECK(g, in, 2, layer_norm_tied_affine, NULL, 1e-6, 1e-6);
         volt_graph_reset(g);
         for (int i = 0; i < 3; i++) volt_test_leaf_free(in[i]);
     }

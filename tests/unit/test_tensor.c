@@ -32,6 +32,19 @@ VOLT_TEST(wrap_sets_row_major_strides) {
     VOLT_EXPECT_FAIL(volt_tensor_wrap(&t, data, VOLT_F32, 1, negative), VOLT_ERR_SHAPE);
 }
 
+/* A shape whose element or byte count overflows is refused, not wrapped around to a
+ * small count (volt_graph_tensor would allocate that and hand out a huge tensor). */
+VOLT_TEST(wrap_refuses_sizes_that_overflow) {
+    volt_tensor t;
+    const long huge[] = {1L << 40, 1L << 40};
+    VOLT_EXPECT_FAIL(volt_tensor_wrap(&t, NULL, VOLT_F32, 2, huge), VOLT_ERR_SHAPE);
+    const long bytes_overflow[] = {1L << 31, 1L << 31}; /* 2^62 elements, 2^65 bytes */
+    VOLT_EXPECT_FAIL(volt_tensor_wrap(&t, NULL, VOLT_F64, 2, bytes_overflow), VOLT_ERR_SHAPE);
+    const long empty[] = {0, 5};
+    VOLT_EXPECT_OK(volt_tensor_wrap(&t, NULL, VOLT_F32, 2, empty));
+    VOLT_EXPECT_EQ_INT(volt_tensor_numel(&t), 0);
+}
+
 VOLT_TEST(scalar_has_one_element) {
     double x = 3;
     volt_tensor t;
