@@ -42,7 +42,10 @@ static double weighted_output(volt_graph *g, volt_tensor **inputs, volt_gradchec
     int was = volt_graph_set_grad_enabled(g, 0);
     volt_tensor *y = fn(inputs, user);
     double total = NAN;
-    if (y && volt_tensor_numel(y) == wn) {
+    if (!y) { /* report the failure once, and leave the stack clean for the caller */
+        volt_error_print(stderr);
+        volt_error_clear();
+    } else if (volt_tensor_numel(y) == wn) {
         total = 0;
         for (size_t i = 0; i < wn; i++) total += w[i] * volt_tensor_get_flat(y, i);
     }

@@ -2,9 +2,9 @@
  *
  * Four levels. By default only rank 0 prints, at level info and above; VOLT_LOG_LEVEL
  * (debug|info|warn|error) and VOLT_LOG_ALL_RANKS=1 change that, read once by
- * volt_log_setup(). Warnings and errors go to stderr, the rest to stdout. Each line is
- * "[rank N] level: message" when the world has more than one rank, "level: message"
- * otherwise. (Metrics are not messages: see lib/log for those.) */
+ * volt_log_setup(). Warnings and errors go to stderr, the rest to stdout. A line is
+ * "[rank N] warning: message" when the world has more than one rank, "warning: message"
+ * otherwise; info lines carry no level word ("[rank N] message"). (Metrics are not messages: see lib/log for those.) */
 #ifndef VOLT_CORE_LOG_H
 #define VOLT_CORE_LOG_H
 

@@ -51,7 +51,9 @@ void volt_rng_uniform_f32(uint64_t seed, uint64_t stream, uint64_t first, float 
     for (size_t i = 0; i < n; i++) {
         uint64_t index = first + i;
         if (index / 4 != cached) volt_rng_block(seed, stream, cached = index / 4, words);
-        out[i] = low + (high - low) * unit_f32(words[index % 4]);
+        float value = low + (high - low) * unit_f32(words[index % 4]);
+        /* rounding can reach high itself; keep the interval half-open */
+        out[i] = value < high ? value : nextafterf(high, low);
     }
 }
 
@@ -62,7 +64,8 @@ void volt_rng_uniform_f64(uint64_t seed, uint64_t stream, uint64_t first, double
     for (size_t i = 0; i < n; i++) {
         uint64_t index = first + i;
         if (index / 4 != cached) volt_rng_block(seed, stream, cached = index / 4, words);
-        out[i] = low + (high - low) * unit_f64(words[index % 4]);
+        double value = low + (high - low) * unit_f64(words[index % 4]);
+        out[i] = value < high ? value : nextafter(high, low);
     }
 }
 

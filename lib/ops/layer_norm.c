@@ -32,8 +32,8 @@
     /* dx, dw, db: NULL for an input that needs no gradient */                         \
     static void layer_norm_backward_##S(const T *restrict x, const T *restrict w,      \
                                         const T *restrict mean, const T *restrict rstd, \
-                                        const T *restrict dy, T *restrict dx,          \
-                                        T *restrict dw, T *restrict db, long rows, long C) { \
+                                        const T *restrict dy, T *restrict dx, T *dw,   \
+                                        T *db, long rows, long C) {                    \
         for (long r = 0; r < rows; r++) {                                              \
             const T *restrict xr = x + r * C, *restrict dyr = dy + r * C;              \
             T m = mean[r], s = rstd[r];                                                \

@@ -31,16 +31,18 @@ static void report_blas(void) {
 int volt_init(int *argc, char ***argv) {
     int initialized = 0;
     VOLT_CHECK_MPI(MPI_Initialized(&initialized));
+    int provided = MPI_THREAD_SINGLE;
     if (!initialized) {
-        int provided = MPI_THREAD_SINGLE;
         VOLT_CHECK_MPI(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
         runtime_owns_mpi = 1;
-        if (provided < MPI_THREAD_FUNNELED)
-            return VOLT_ERROR(VOLT_ERR_MPI,
-                              "the MPI library provides thread level %d, Volt needs "
-                              "MPI_THREAD_FUNNELED (%d)",
-                              provided, MPI_THREAD_FUNNELED);
+    } else {
+        VOLT_CHECK_MPI(MPI_Query_thread(&provided)); /* the program started MPI itself */
     }
+    if (provided < MPI_THREAD_FUNNELED)
+        return VOLT_ERROR(VOLT_ERR_MPI,
+                          "MPI was initialised with thread level %d; Volt needs "
+                          "MPI_THREAD_FUNNELED (%d) or higher (use MPI_Init_thread)",
+                          provided, MPI_THREAD_FUNNELED);
     int rank = 0, size = 1;
     VOLT_CHECK_MPI(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
     VOLT_CHECK_MPI(MPI_Comm_size(MPI_COMM_WORLD, &size));

@@ -138,14 +138,27 @@ static double load(const void *base, volt_dtype dtype, long offset) {
     }
 }
 
+/* Float to integer: truncation toward zero, saturating at the type's range, NaN to 0
+ * (a plain cast of NaN or an out-of-range value is undefined behaviour in C). */
+static int64_t to_integer(double value, double min, double max) {
+    if (isnan(value)) return 0;
+    if (value <= min) return (int64_t)min;
+    if (value >= max) return (int64_t)max;
+    return (int64_t)value;
+}
+
 static void store(void *base, volt_dtype dtype, long offset, double value) {
     switch (dtype) {
     case VOLT_F32: ((float *)base)[offset] = (float)value; break;
     case VOLT_F64: ((double *)base)[offset] = value; break;
     case VOLT_BF16: ((uint16_t *)base)[offset] = volt_f32_to_bf16((float)value); break;
     case VOLT_F16: ((uint16_t *)base)[offset] = volt_f32_to_f16((float)value); break;
-    case VOLT_I32: ((int32_t *)base)[offset] = (int32_t)value; break;
-    case VOLT_I64: ((int64_t *)base)[offset] = (int64_t)value; break;
+    case VOLT_I32:
+        ((int32_t *)base)[offset] = (int32_t)to_integer(value, INT32_MIN, INT32_MAX);
+        break;
+    case VOLT_I64: /* 2^63 is the first double above INT64_MAX */
+        ((int64_t *)base)[offset] = to_integer(value, -0x1p63, 0x1p63 - 1024);
+        break;
     default: break;
     }
 }

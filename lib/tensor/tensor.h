@@ -90,8 +90,8 @@ uint16_t volt_f32_to_bf16(float x);
 float volt_bf16_to_f32(uint16_t x);
 uint16_t volt_f32_to_f16(float x);
 float volt_f16_to_f32(uint16_t x);
-/* Converts n contiguous elements between any two dtypes (floats round to nearest even,
- * floats to integers truncate toward zero). */
+/* Converts n contiguous elements between any two dtypes (floats round to nearest even;
+ * floats to integers truncate toward zero, saturate at the integer range, NaN gives 0). */
 VOLT_NODISCARD int volt_convert(const void *src, volt_dtype src_dtype, void *dst,
                                 volt_dtype dst_dtype, size_t n);
 

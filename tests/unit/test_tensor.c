@@ -109,6 +109,15 @@ VOLT_TEST(convert_between_dtypes) {
     VOLT_EXPECT_NEAR(wide[3], 1e-3, 1e-5);
     VOLT_EXPECT_OK(volt_convert(src, VOLT_F32, ints, VOLT_I32, 4));
     VOLT_EXPECT_EQ_INT(ints[1], -2);
+    const double odd[] = {NAN, 1e300, -1e300, -2.7};
+    int64_t longs[4];
+    VOLT_EXPECT_OK(volt_convert(odd, VOLT_F64, ints, VOLT_I32, 4));
+    VOLT_EXPECT_EQ_INT(ints[0], 0);
+    VOLT_EXPECT_EQ_INT(ints[1], INT32_MAX);
+    VOLT_EXPECT_EQ_INT(ints[2], INT32_MIN);
+    VOLT_EXPECT_EQ_INT(ints[3], -2);
+    VOLT_EXPECT_OK(volt_convert(odd, VOLT_F64, longs, VOLT_I64, 4));
+    VOLT_EXPECT(longs[1] > (int64_t)1 << 62 && longs[2] < -((int64_t)1 << 62));
     VOLT_EXPECT_OK(volt_convert(src, VOLT_F32, half, VOLT_F16, 4));
     VOLT_EXPECT_NEAR(volt_f16_to_f32(half[0]), 1.5, 0);
 }
