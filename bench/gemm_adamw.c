@@ -30,22 +30,32 @@ static void check(int status) {
     }
 }
 
-/* Median of `runs` timings of `reps` calls, in seconds per call. */
-#define TIME_MEDIAN(result, runs, reps, body)                                          \
+static double median(double *samples, int count) {
+    for (int i = 1; i < count; i++)
+        for (int j = i; j > 0 && samples[j - 1] > samples[j]; j--) {
+            double swap = samples[j];
+            samples[j] = samples[j - 1];
+            samples[j - 1] = swap;
+        }
+    return samples[count / 2];
+}
+
+/* Seconds per call of body_a and of body_b: medians over `runs` rounds, each timing
+ * `reps` calls of one then `reps` of the other, so that machine noise hits both alike. */
+#define TIME_PAIR(time_a, time_b, runs, reps, body_a, body_b)                          \
     do {                                                                               \
-        double samples_[32];                                                           \
+        double a_[32], b_[32];                                                         \
         for (int r_ = 0; r_ < (runs); r_++) {                                          \
             double t0_ = volt_clock_seconds();                                         \
-            for (int k_ = 0; k_ < (reps); k_++) { body; }                              \
-            samples_[r_] = (volt_clock_seconds() - t0_) / (reps);                      \
+            for (int k_ = 0; k_ < (reps); k_++) { body_a; }                            \
+            double t1_ = volt_clock_seconds();                                         \
+            for (int k_ = 0; k_ < (reps); k_++) { body_b; }                            \
+            double t2_ = volt_clock_seconds();                                         \
+            a_[r_] = (t1_ - t0_) / (reps);                                             \
+            b_[r_] = (t2_ - t1_) / (reps);                                             \
         }                                                                              \
-        for (int i_ = 1; i_ < (runs); i_++)                                            \
-            for (int j_ = i_; j_ > 0 && samples_[j_ - 1] > samples_[j_]; j_--) {       \
-                double s_ = samples_[j_];                                              \
-                samples_[j_] = samples_[j_ - 1];                                       \
-                samples_[j_ - 1] = s_;                                                 \
-            }                                                                          \
-        (result) = samples_[(runs) / 2];                                               \
+        (time_a) = median(a_, (runs));                                                 \
+        (time_b) = median(b_, (runs));                                                 \
     } while (0)
 
 static FILE *open_csv(const char *dir, const char *name, const char *header) {
@@ -66,7 +76,7 @@ static void bench_gemm(const char *results) {
     check(volt_graph_create(NULL, &graph));
     volt_graph_set_grad_enabled(graph, 0);
     FILE *csv = open_csv(results, "gemm.csv", "m,n,k,volt_gflops,cblas_gflops,ratio");
-    printf("\nGEMM f32 (C = A B), median of 7 runs\n%6s %6s %6s %12s %12s %8s\n", "M", "N", "K",
+    printf("\nGEMM f32 (C = A B), median of 9 rounds\n%6s %6s %6s %12s %12s %8s\n", "M", "N", "K",
            "volt GF/s", "cblas GF/s", "ratio");
     for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
         long m = sizes[s][0], n = sizes[s][1], k = sizes[s][2];
@@ -83,17 +93,17 @@ static void bench_gemm(const char *results) {
         volt_graph *step_graph;
         check(volt_graph_create(NULL, &step_graph));
         double volt_time, blas_time;
-        TIME_MEDIAN(volt_time, 7, reps, {
-            volt_graph_reset(step_graph);
-            volt_tensor *a_view = volt_graph_header(step_graph, a);
-            volt_tensor *b_view = volt_graph_header(step_graph, b);
-            a_view->data = a->data;
-            b_view->data = b->data;
-            if (!volt_matmul(a_view, b_view)) check(volt_error_status());
-        });
-        TIME_MEDIAN(blas_time, 7, reps,
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k,
-                                1.0f, a->data, (int)k, b->data, (int)n, 0.0f, c, (int)n));
+        TIME_PAIR(volt_time, blas_time, 9, reps,
+                  {
+                      volt_graph_reset(step_graph);
+                      volt_tensor *a_view = volt_graph_header(step_graph, a);
+                      volt_tensor *b_view = volt_graph_header(step_graph, b);
+                      a_view->data = a->data;
+                      b_view->data = b->data;
+                      if (!volt_matmul(a_view, b_view)) check(volt_error_status());
+                  },
+                  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k,
+                              1.0f, a->data, (int)k, b->data, (int)n, 0.0f, c, (int)n));
         double volt_gflops = flops / volt_time * 1e-9, blas_gflops = flops / blas_time * 1e-9;
         printf("%6ld %6ld %6ld %12.1f %12.1f %8.3f\n", m, n, k, volt_gflops, blas_gflops,
                volt_gflops / blas_gflops);
@@ -108,7 +118,7 @@ static void bench_gemm(const char *results) {
 
 static void bench_adamw(const char *results) {
     FILE *csv = open_csv(results, "adamw.csv", "elements,adamw_gbps,memcpy_gbps,ratio");
-    printf("\nAdamW update vs memcpy of the same traffic (28 bytes/element), median of 7 runs\n"
+    printf("\nAdamW update vs memcpy of the same traffic (28 bytes/element), median of 9 rounds\n"
            "%12s %14s %14s %8s\n", "elements", "AdamW GB/s", "memcpy GB/s", "ratio");
     static const size_t counts[] = {1u << 16, 1u << 20, 1u << 23, 1u << 25};
     for (size_t s = 0; s < sizeof counts / sizeof *counts; s++) {
@@ -125,8 +135,8 @@ static void bench_adamw(const char *results) {
         int reps = n > (1u << 22) ? 5 : 50;
         check(volt_optimizer_step(opt, p, g, 1e-3));
         double adamw_time, copy_time;
-        TIME_MEDIAN(adamw_time, 7, reps, check(volt_optimizer_step(opt, p, g, 1e-3)));
-        TIME_MEDIAN(copy_time, 7, reps, memcpy(dst, src, n * 14));
+        TIME_PAIR(adamw_time, copy_time, 9, reps, check(volt_optimizer_step(opt, p, g, 1e-3)),
+                  memcpy(dst, src, n * 14));
         double bytes = 28.0 * (double)n;
         double adamw_gbps = bytes / adamw_time * 1e-9, copy_gbps = bytes / copy_time * 1e-9;
         printf("%12zu %14.1f %14.1f %8.3f\n", n, adamw_gbps, copy_gbps, adamw_gbps / copy_gbps);

@@ -5,10 +5,11 @@
  * hand-written step is what an expert would write: three sgemm forward, five backward
  * (no gradient for the input), fused bias/ReLU loops, one AdamW loop over the flat
  * buffer. Both start from the same weights; the losses of the two are compared step by
- * step (they must agree: the same math), then each is timed over repeated runs and the
- * median reported. Output: a table on stdout and bench/results/mlp_step.csv.
+ * step (they must agree: the same math), then the two step in turn, each step timed,
+ * and the medians reported. Output: a table on stdout and bench/results/mlp_step.csv.
  *
- *     mlp_step [steps per run, default 20] [runs, default 5] [results dir] */
+ *     mlp_step [steps, default 20] [rounds, default 5] [results dir]   (steps x rounds
+ *     timed steps of each) */
 #include <cblas.h>
 #include <math.h>
 #include <stdio.h>
@@ -231,26 +232,30 @@ int main(int argc, char **argv) {
         return 1;
     }
 
-    double *volt_rates = malloc(sizeof(double) * (size_t)runs);
-    double *hand_rates = malloc(sizeof(double) * (size_t)runs);
-    for (int r = 0; r < runs; r++) {
-        /* alternate the two so that machine noise hits both alike */
+    /* one step of each in turn, so that machine noise hits both alike; medians of the
+     * per-step times are robust to the steps a neighbour's burst slowed down */
+    int samples = steps * runs;
+    double *volt_times = malloc(sizeof(double) * (size_t)samples);
+    double *hand_times = malloc(sizeof(double) * (size_t)samples);
+    for (int i = 0; i < samples; i++) {
         double t0 = volt_clock_seconds();
-        for (int s = 0; s < steps; s++) volt_mlp_step(&volt, &b, lr);
+        volt_mlp_step(&volt, &b, lr);
         double t1 = volt_clock_seconds();
-        for (int s = 0; s < steps; s++) hand_mlp_step(&hand, &b, lr);
+        hand_mlp_step(&hand, &b, lr);
         double t2 = volt_clock_seconds();
-        volt_rates[r] = steps * (double)BATCH / (t1 - t0);
-        hand_rates[r] = steps * (double)BATCH / (t2 - t1);
+        volt_times[i] = t1 - t0;
+        hand_times[i] = t2 - t1;
     }
-    qsort(volt_rates, (size_t)runs, sizeof(double), compare_doubles);
-    qsort(hand_rates, (size_t)runs, sizeof(double), compare_doubles);
-    double volt_median = volt_rates[runs / 2], hand_median = hand_rates[runs / 2];
+    qsort(volt_times, (size_t)samples, sizeof(double), compare_doubles);
+    qsort(hand_times, (size_t)samples, sizeof(double), compare_doubles);
+    double volt_median = BATCH / volt_times[samples / 2];
+    double hand_median = BATCH / hand_times[samples / 2];
     double ratio = volt_median / hand_median;
     double flops_per_sample = 6.0 * (IN * HIDDEN + HIDDEN * HIDDEN + HIDDEN * OUT) -
                               2.0 * IN * HIDDEN; /* no input gradient */
-    printf("\nMLP 784-1024-1024-10, batch %d, f32, forward + backward + AdamW, %d runs x %d steps\n",
-           BATCH, runs, steps);
+    printf("\nMLP 784-1024-1024-10, batch %d, f32, forward + backward + AdamW, median of %d "
+           "alternating steps\n",
+           BATCH, samples);
     printf("%-26s %14s %10s\n", "", "samples/s", "GFLOP/s");
     printf("%-26s %14.0f %10.1f\n", "volt (autograd)", volt_median,
            volt_median * flops_per_sample * 1e-9);
