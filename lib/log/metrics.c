@@ -1,0 +1,353 @@
+/* lib/log/metrics.c — the metric store behind metrics.h.
+ *
+ * Two small malloc'd tables, searched linearly (a module logs a few dozen names):
+ *   entries: one per logged name, with its flags for the current epoch, the pending STEP
+ *            value and the EPOCH accumulator (weighted sum and weight sum in double, plain
+ *            sum, min, max);
+ *   slots:   one per produced name ("loss", "loss_step", "loss_epoch"), with its latest
+ *            value. Slots are never removed, so the names handed out stay put.
+ * Every allocation happens in volt_metrics_log, which returns a status: it creates the
+ * entry and the slots its flags will produce, and grows the output buffers to one place
+ * per slot. The take functions then only move values, sort and hand out, and cannot fail.
+ *
+ * An entry's flags are fixed from its first log until a take_epoch whose prefix matches
+ * its name (that is the end of its epoch); logging it with other flags before that is an
+ * error, after that the new flags replace the old ones. */
+#include "log/metrics.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+    FLAG_REDUCTIONS = VOLT_LOG_SUM | VOLT_LOG_MIN | VOLT_LOG_MAX,
+    FLAG_ALL = VOLT_LOG_STEP | VOLT_LOG_EPOCH | VOLT_LOG_PROG_BAR | FLAG_REDUCTIONS,
+};
+
+typedef struct metric_slot {
+    char *name; /* produced name */
+    double value;
+    int produced; /* 0 until a take function first produced it */
+    int prog_bar; /* the metric that last produced it had VOLT_LOG_PROG_BAR */
+} metric_slot;
+
+typedef struct metric_entry {
+    char *name;                /* as logged */
+    int flags;                 /* normalised: STEP or EPOCH (or both) always set */
+    int locked;                /* logged since the last take_epoch covering it: flags are fixed */
+    int step_slot, epoch_slot; /* produced names under the current flags; -1: none */
+    /* the value of the step, with where it goes, kept at log time */
+    int step_pending, pending_slot, pending_prog_bar;
+    double step_value;
+    /* the epoch's accumulator */
+    long epoch_count;
+    double weighted_sum, weight_sum, sum, min, max;
+} metric_entry;
+
+struct volt_metrics {
+    metric_entry *entries;
+    int entry_count, entry_capacity;
+    metric_slot *slots;
+    int slot_count, slot_capacity;
+    /* what the take functions hand out: one place per slot */
+    const metric_slot **order;
+    const char **out_names;
+    double *out_values;
+    int out_capacity;
+};
+
+/* ---- helpers ----------------------------------------------------------------------- */
+
+static char *copy_with_suffix(const char *text, const char *suffix) {
+    size_t text_length = strlen(text), suffix_length = strlen(suffix);
+    char *copy = malloc(text_length + suffix_length + 1);
+    if (copy) {
+        memcpy(copy, text, text_length);
+        memcpy(copy + text_length, suffix, suffix_length + 1);
+    }
+    return copy;
+}
+
+/* "STEP|EPOCH|SUM|PROG_BAR" for messages; buffer of 64 bytes. */
+static const char *flags_text(int flags, char *buffer) {
+    static const struct {
+        int flag;
+        const char *name;
+    } names[] = {{VOLT_LOG_STEP, "STEP"}, {VOLT_LOG_EPOCH, "EPOCH"},
+                 {VOLT_LOG_SUM, "SUM"},   {VOLT_LOG_MIN, "MIN"},
+                 {VOLT_LOG_MAX, "MAX"},   {VOLT_LOG_PROG_BAR, "PROG_BAR"}};
+    buffer[0] = '\0';
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (!(flags & names[i].flag)) continue;
+        if (buffer[0]) strcat(buffer, "|");
+        strcat(buffer, names[i].name);
+    }
+    if ((flags & VOLT_LOG_EPOCH) && !(flags & FLAG_REDUCTIONS)) strcat(buffer, "|MEAN");
+    return buffer;
+}
+
+static metric_entry *find_entry(volt_metrics *metrics, const char *name) {
+    for (int i = 0; i < metrics->entry_count; i++)
+        if (strcmp(metrics->entries[i].name, name) == 0) return &metrics->entries[i];
+    return NULL;
+}
+
+static int find_slot(const volt_metrics *metrics, const char *name) {
+    for (int i = 0; i < metrics->slot_count; i++)
+        if (strcmp(metrics->slots[i].name, name) == 0) return i;
+    return -1;
+}
+
+/* Grows an array to hold at least `needed` elements of `size` bytes. */
+static int reserve(void **array, int *capacity, int needed, size_t size) {
+    if (needed <= *capacity) return VOLT_OK;
+    int new_capacity = *capacity ? *capacity : 16;
+    while (new_capacity < needed) new_capacity *= 2;
+    void *grown = realloc(*array, (size_t)new_capacity * size);
+    VOLT_CHECK_ALLOC(grown, (size_t)new_capacity * size);
+    *array = grown;
+    *capacity = new_capacity;
+    return VOLT_OK;
+}
+
+/* Room for one more entry, two more slots and an output place per slot. */
+static int reserve_all(volt_metrics *metrics) {
+    VOLT_CHECK(reserve((void **)&metrics->entries, &metrics->entry_capacity,
+                       metrics->entry_count + 1, sizeof *metrics->entries));
+    VOLT_CHECK(reserve((void **)&metrics->slots, &metrics->slot_capacity, metrics->slot_count + 2,
+                       sizeof *metrics->slots));
+    int needed = metrics->slot_count + 2;
+    if (needed > metrics->out_capacity) {
+        int capacity = metrics->slot_capacity;
+        const metric_slot **order = realloc(metrics->order, (size_t)capacity * sizeof *order);
+        if (order) metrics->order = order;
+        const char **names = realloc(metrics->out_names, (size_t)capacity * sizeof *names);
+        if (names) metrics->out_names = names;
+        double *values = realloc(metrics->out_values, (size_t)capacity * sizeof *values);
+        if (values) metrics->out_values = values;
+        if (!order || !names || !values)
+            return VOLT_ERROR(VOLT_ERR_NOMEM, "out of memory growing metric output to %d names",
+                              capacity);
+        metrics->out_capacity = capacity;
+    }
+    return VOLT_OK;
+}
+
+/* The slot for a produced name, added if new (room reserved by reserve_all). */
+static int slot_for(volt_metrics *metrics, const char *name, const char *suffix, int *slot) {
+    char *produced = copy_with_suffix(name, suffix);
+    VOLT_CHECK_ALLOC(produced, strlen(name) + strlen(suffix) + 1);
+    *slot = find_slot(metrics, produced);
+    if (*slot >= 0) {
+        free(produced);
+        return VOLT_OK;
+    }
+    *slot = metrics->slot_count++;
+    metrics->slots[*slot] = (metric_slot){.name = produced};
+    return VOLT_OK;
+}
+
+/* Another metric of this epoch that produces the same name (a "loss" logged with STEP and
+ * EPOCH next to a "loss_step"), or NULL. */
+static const metric_entry *slot_claimed(const volt_metrics *metrics, const metric_entry *entry,
+                                        int slot) {
+    for (int i = 0; i < metrics->entry_count; i++) {
+        const metric_entry *other = &metrics->entries[i];
+        if (other == entry || !other->locked) continue;
+        if (other->step_slot == slot || other->epoch_slot == slot) return other;
+    }
+    return NULL;
+}
+
+/* Sorted by name into the output buffers. */
+static int compare_slots(const void *a, const void *b) {
+    const metric_slot *slot_a = *(const metric_slot *const *)a;
+    const metric_slot *slot_b = *(const metric_slot *const *)b;
+    return strcmp(slot_a->name, slot_b->name);
+}
+
+static volt_metric_values hand_out(volt_metrics *metrics, int count) {
+    if (count == 0) return (volt_metric_values){0, metrics->out_names, metrics->out_values};
+    qsort(metrics->order, (size_t)count, sizeof *metrics->order, compare_slots);
+    for (int i = 0; i < count; i++) {
+        metrics->out_names[i] = metrics->order[i]->name;
+        metrics->out_values[i] = metrics->order[i]->value;
+    }
+    return (volt_metric_values){count, metrics->out_names, metrics->out_values};
+}
+
+static const volt_metric_values no_values = {0, NULL, NULL};
+
+/* ---- the store --------------------------------------------------------------------- */
+
+int volt_metrics_create(volt_metrics **out) {
+    VOLT_CHECK_ARG(out);
+    *out = calloc(1, sizeof **out);
+    VOLT_CHECK_ALLOC(*out, sizeof **out);
+    return VOLT_OK;
+}
+
+void volt_metrics_destroy(volt_metrics *metrics) {
+    if (!metrics) return;
+    for (int i = 0; i < metrics->entry_count; i++) free(metrics->entries[i].name);
+    for (int i = 0; i < metrics->slot_count; i++) free(metrics->slots[i].name);
+    free(metrics->entries);
+    free(metrics->slots);
+    free(metrics->order);
+    free(metrics->out_names);
+    free(metrics->out_values);
+    free(metrics);
+}
+
+int volt_metrics_log(volt_metrics *metrics, const char *name, double value, double weight,
+                     int flags) {
+    VOLT_CHECK_ARG(metrics);
+    if (!name || !name[0]) return VOLT_ERROR(VOLT_ERR_ARG, "metric name is empty");
+    if (flags & ~FLAG_ALL)
+        return VOLT_ERROR(VOLT_ERR_ARG, "metric '%s': unknown flags 0x%x", name,
+                          (unsigned)(flags & ~FLAG_ALL));
+    int reduction = flags & FLAG_REDUCTIONS;
+    char text[64], other_text[64];
+    if (reduction & (reduction - 1))
+        return VOLT_ERROR(VOLT_ERR_ARG, "metric '%s': two reductions (%s); give at most one", name,
+                          flags_text(flags, text));
+    if (!isfinite(weight) || weight <= 0)
+        return VOLT_ERROR(VOLT_ERR_ARG, "metric '%s': weight %g must be finite and > 0", name,
+                          weight);
+    if (!(flags & (VOLT_LOG_STEP | VOLT_LOG_EPOCH))) flags |= VOLT_LOG_STEP;
+
+    metric_entry *entry = find_entry(metrics, name);
+    if (entry && entry->locked && entry->flags != flags)
+        return VOLT_ERROR(VOLT_ERR_ARG,
+                          "metric '%s' logged with flags %s, but earlier in this epoch with %s",
+                          name, flags_text(flags, text), flags_text(entry->flags, other_text));
+    if (!entry || !entry->locked) {
+        /* (new) flags: find or add the names they produce, before changing anything */
+        VOLT_CHECK(reserve_all(metrics));
+        int both = (flags & VOLT_LOG_STEP) && (flags & VOLT_LOG_EPOCH);
+        int step_slot = -1, epoch_slot = -1;
+        if (flags & VOLT_LOG_STEP)
+            VOLT_CHECK(slot_for(metrics, name, both ? "_step" : "", &step_slot));
+        if (flags & VOLT_LOG_EPOCH)
+            VOLT_CHECK(slot_for(metrics, name, both ? "_epoch" : "", &epoch_slot));
+        const int produced[2] = {step_slot, epoch_slot};
+        for (int i = 0; i < 2; i++) {
+            const metric_entry *other =
+                produced[i] < 0 ? NULL : slot_claimed(metrics, entry, produced[i]);
+            if (other)
+                return VOLT_ERROR(VOLT_ERR_ARG,
+                                  "metric '%s' (%s) would produce '%s', which metric '%s' (%s) "
+                                  "already produces in this epoch",
+                                  name, flags_text(flags, text), metrics->slots[produced[i]].name,
+                                  other->name, flags_text(other->flags, other_text));
+        }
+        if (!entry) {
+            char *copy = copy_with_suffix(name, "");
+            VOLT_CHECK_ALLOC(copy, strlen(name) + 1);
+            entry = &metrics->entries[metrics->entry_count++];
+            *entry = (metric_entry){.name = copy};
+        }
+        entry->flags = flags;
+        entry->step_slot = step_slot;
+        entry->epoch_slot = epoch_slot;
+        entry->locked = 1;
+    }
+
+    if (flags & VOLT_LOG_STEP) {
+        entry->step_pending = 1;
+        entry->step_value = value;
+        entry->pending_slot = entry->step_slot;
+        entry->pending_prog_bar = (flags & VOLT_LOG_PROG_BAR) != 0;
+    }
+    if (flags & VOLT_LOG_EPOCH) {
+        if (entry->epoch_count == 0) {
+            entry->weighted_sum = entry->weight_sum = entry->sum = 0;
+            entry->min = entry->max = value;
+        }
+        entry->epoch_count++;
+        entry->weighted_sum += value * weight;
+        entry->weight_sum += weight;
+        entry->sum += value;
+        /* a NaN stays visible rather than losing every comparison */
+        if (value < entry->min || isnan(value)) entry->min = value;
+        if (value > entry->max || isnan(value)) entry->max = value;
+    }
+    return VOLT_OK;
+}
+
+volt_metric_values volt_metrics_take_step(volt_metrics *metrics) {
+    if (!metrics) return no_values;
+    int count = 0;
+    for (int i = 0; i < metrics->entry_count; i++) {
+        metric_entry *entry = &metrics->entries[i];
+        if (!entry->step_pending) continue;
+        metric_slot *slot = &metrics->slots[entry->pending_slot];
+        slot->value = entry->step_value;
+        slot->produced = 1;
+        slot->prog_bar = entry->pending_prog_bar;
+        metrics->order[count++] = slot;
+        entry->step_pending = 0;
+    }
+    return hand_out(metrics, count);
+}
+
+volt_metric_values volt_metrics_take_epoch(volt_metrics *metrics, const char *prefix) {
+    if (!metrics) return no_values;
+    if (!prefix) prefix = "";
+    size_t prefix_length = strlen(prefix);
+    int count = 0;
+    for (int i = 0; i < metrics->entry_count; i++) {
+        metric_entry *entry = &metrics->entries[i];
+        if (strncmp(entry->name, prefix, prefix_length) != 0) continue;
+        if (entry->epoch_count > 0) {
+            double value;
+            switch (entry->flags & FLAG_REDUCTIONS) {
+            case VOLT_LOG_SUM:
+                value = entry->sum;
+                break;
+            case VOLT_LOG_MIN:
+                value = entry->min;
+                break;
+            case VOLT_LOG_MAX:
+                value = entry->max;
+                break;
+            default:
+                value = entry->weighted_sum / entry->weight_sum;
+                break;
+            }
+            metric_slot *slot = &metrics->slots[entry->epoch_slot];
+            slot->value = value;
+            slot->produced = 1;
+            slot->prog_bar = (entry->flags & VOLT_LOG_PROG_BAR) != 0;
+            metrics->order[count++] = slot;
+            entry->epoch_count = 0;
+        }
+        entry->locked = 0;
+    }
+    return hand_out(metrics, count);
+}
+
+volt_metric_values volt_metrics_prog_bar(volt_metrics *metrics) {
+    if (!metrics) return no_values;
+    int count = 0;
+    for (int i = 0; i < metrics->slot_count; i++)
+        if (metrics->slots[i].produced && metrics->slots[i].prog_bar)
+            metrics->order[count++] = &metrics->slots[i];
+    return hand_out(metrics, count);
+}
+
+int volt_metrics_latest(const volt_metrics *metrics, const char *name, double *value) {
+    if (!metrics || !name) return 0;
+    int slot = find_slot(metrics, name);
+    if (slot < 0 || !metrics->slots[slot].produced) return 0;
+    if (value) *value = metrics->slots[slot].value;
+    return 1;
+}
+
+volt_metric_values volt_metrics_all_latest(volt_metrics *metrics) {
+    if (!metrics) return no_values;
+    int count = 0;
+    for (int i = 0; i < metrics->slot_count; i++)
+        if (metrics->slots[i].produced) metrics->order[count++] = &metrics->slots[i];
+    return hand_out(metrics, count);
+}
