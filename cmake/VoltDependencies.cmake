@@ -1,5 +1,5 @@
 # Finds Volt's dependencies the standard way and defines imported targets for them.
-#   required: MPI (C), parallel HDF5, a CBLAS, libyaml
+#   required: MPI (C), parallel HDF5, a CBLAS, libyaml, zlib
 #   optional: CUDA toolkit + cuBLAS + NCCL, PAPI   (VOLT_WITH_CUDA / VOLT_WITH_PAPI)
 
 find_package(MPI REQUIRED COMPONENTS C)
@@ -39,6 +39,9 @@ endif()
 add_library(volt_blas INTERFACE)
 target_include_directories(volt_blas INTERFACE ${VOLT_CBLAS_INCLUDE_DIR})
 target_link_libraries(volt_blas INTERFACE ${BLAS_LIBRARIES})
+
+# --- zlib (volt-data reads .gz files) ------------------------------------------------------
+find_package(ZLIB REQUIRED)
 
 # --- libyaml --------------------------------------------------------------------------------
 pkg_check_modules(YAML REQUIRED IMPORTED_TARGET yaml-0.1)

@@ -9,6 +9,8 @@ packages=(
   libhdf5-openmpi-dev hdf5-tools        # parallel HDF5 (and h5dump)
   libopenblas-dev                       # CBLAS
   libyaml-dev                           # configuration files
+  zlib1g-dev                            # .gz input files (volt-data)
+  dataset-fashion-mnist                 # the demo's data set
   libpapi-dev                           # hardware counters (optional)
 )
 
