@@ -1,0 +1,65 @@
+/* lib/data/dataset.h — Volt's HDF5 data layout, and reading samples from it.
+ *
+ * One HDF5 file holds the splits of a data set as groups /train, /val, /test and
+ * /predict (any may be missing; a split needs only x). In each group:
+ *   x  [N, d1 .. dk] (k = 1..3), u8 or f32: the samples' features;
+ *   y  [N], an integer type (u8, i32 or i64): class labels in [0, num_classes).
+ * Attributes of x (optional, f64 scalars): "scale" (default 1), "mean" (default 0) and
+ * "std" (default 1): a sample's features are read as f32 ((x * scale) - mean) / std.
+ * Attributes of the root group: "format" = "volt-dataset-1" (string), "num_classes"
+ * (i64; required when any split has y). volt-data writes this layout; h5py and
+ * h5dump read it.
+ *
+ * Samples are read by index with one HDF5 read of the union of their rows (hyperslabs),
+ * so a rank can read only its part of a batch. Errors name the file, the split and
+ * what is wrong: missing file, not HDF5, missing group or x, x and y lengths that
+ * differ, an unsupported dtype or rank, a label out of range (found when read). */
+#ifndef VOLT_DATA_DATASET_H
+#define VOLT_DATA_DATASET_H
+
+#include <stdint.h>
+
+#include "core/error.h"
+
+typedef struct volt_dataset volt_dataset;
+
+typedef enum volt_split {
+    VOLT_SPLIT_TRAIN = 0,
+    VOLT_SPLIT_VAL,
+    VOLT_SPLIT_TEST,
+    VOLT_SPLIT_PREDICT,
+    VOLT_SPLIT_COUNT
+} volt_split;
+
+/* "train", "val", "test", "predict" */
+const char *volt_split_name(volt_split split);
+
+/* Whether the file has the split's group (with an x); fails only if the file cannot be
+ * opened as HDF5. */
+VOLT_NODISCARD int volt_dataset_has_split(const char *path, volt_split split, int *has);
+VOLT_NODISCARD int volt_dataset_open(const char *path, volt_split split, volt_dataset **out);
+void volt_dataset_close(volt_dataset *dataset);
+
+long volt_dataset_length(const volt_dataset *dataset);
+/* Dimensions of one sample (x's shape without N) and their product. */
+int volt_dataset_sample_ndim(const volt_dataset *dataset);
+const long *volt_dataset_sample_shape(const volt_dataset *dataset);
+long volt_dataset_features(const volt_dataset *dataset);
+int volt_dataset_has_labels(const volt_dataset *dataset);
+long volt_dataset_num_classes(const volt_dataset *dataset); /* 0 without labels */
+const char *volt_dataset_path(const volt_dataset *dataset);
+
+/* Reads samples indices[0 .. count) (any order, repeats allowed) into x_out (count x
+ * features f32, normalised) and, when the split has labels and y_out is not NULL, y_out
+ * (count i64). A label outside [0, num_classes) is VOLT_ERR_ARG naming the sample. */
+VOLT_NODISCARD int volt_dataset_read(volt_dataset *dataset, const long *indices, long count,
+                                     float *x_out, int64_t *y_out);
+
+/* The HDF5 library here is not built thread-safe, and a loader's prefetch thread reads
+ * through it while the caller's thread goes on: every HDF5 call outside lib/data (a
+ * checkpoint write, say) must hold this lock. It is recursive; the volt_dataset_*
+ * functions take it themselves. */
+void volt_hdf5_lock(void);
+void volt_hdf5_unlock(void);
+
+#endif

@@ -1,0 +1,60 @@
+/* lib/data/loader.h — batches from a dataset: epoch order, batching, prefetch.
+ *
+ * Epoch order: with shuffle, a permutation of [0, N) drawn from (seed, epoch) by
+ * Fisher-Yates on Philox numbers, so every rank and every rank count sees the same
+ * global order; without shuffle, 0 .. N-1. Batch b of an epoch holds positions
+ * [b B, (b+1) B) of that order; the last batch is smaller unless drop_last drops it.
+ *
+ * Prefetch: with prefetch on, a thread reads batch b+1 while the caller trains on b
+ * (two host buffers, one filling, one in use). The thread makes no MPI calls. Without
+ * prefetch the caller's thread reads on demand; both give identical batches.
+ *
+ * A batch's tensors are headers on the caller's graph pointing into the loader's
+ * buffer: valid until the next volt_loader_next or the graph's reset, whichever comes
+ * first. */
+#ifndef VOLT_DATA_LOADER_H
+#define VOLT_DATA_LOADER_H
+
+#include <stdint.h>
+
+#include "autograd/graph.h"
+#include "data/dataset.h"
+
+typedef struct volt_batch {
+    volt_tensor *x; /* [size, sample shape...] f32 */
+    volt_tensor *y; /* [size] i64; NULL when the split has no labels */
+    long size;      /* samples in this batch */
+    long index;     /* batch number within the epoch, from 0 */
+} volt_batch;
+
+typedef struct volt_loader_options {
+    long batch_size;   /* > 0; with drop_last, at most the dataset's length */
+    int shuffle;
+    int drop_last;
+    int prefetch;
+    uint64_t seed;
+} volt_loader_options;
+
+typedef struct volt_loader volt_loader;
+
+/* Borrows the dataset (close it after destroying the loader). Bad options are
+ * VOLT_ERR_CONFIG naming the option and the dataset's length. */
+VOLT_NODISCARD int volt_loader_create(volt_dataset *dataset, const volt_loader_options *options,
+                                      volt_loader **out);
+void volt_loader_destroy(volt_loader *loader);
+
+long volt_loader_batches(const volt_loader *loader); /* per epoch */
+volt_dataset *volt_loader_dataset(volt_loader *loader);
+const volt_loader_options *volt_loader_options_of(const volt_loader *loader);
+
+/* Starts an epoch (its order, and the prefetch of its first batch). */
+VOLT_NODISCARD int volt_loader_start_epoch(volt_loader *loader, long epoch);
+/* The next batch of the epoch, or *done = 1 after the last. A read error (in the
+ * prefetch thread too) is returned here. */
+VOLT_NODISCARD int volt_loader_next(volt_loader *loader, volt_graph *graph, volt_batch *batch,
+                                    int *done);
+
+/* The epoch order as the loader computes it (n positions into out). */
+void volt_epoch_order(uint64_t seed, long epoch, long n, int shuffle, long *out);
+
+#endif
