@@ -1,0 +1,199 @@
+/* lib/trainer/run_dir.c — the run folder <default_root_dir>/<name>/version_<n>/ and the
+ * files in it: config.yaml (the resolved configuration), metrics.csv and predictions.csv.
+ *
+ * A trainer makes its folder once, at its first fit/validate/test/predict, and keeps it
+ * for later calls (as Lightning's logger keeps its version). The next free version is
+ * one more than the largest version_<n> present; mkdir's EEXIST makes two processes that
+ * race for a number take different ones. Every file is written under a temporary name
+ * and renamed into place, so no file claims more than what happened. Only rank 0 (or a
+ * process outside MPI) writes; ranks agreeing on the folder is a later change. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "core/log.h"
+#include "trainer/trainer_internal.h"
+
+static char *join_path(const char *a, const char *b) {
+    size_t size = strlen(a) + strlen(b) + 2;
+    char *path = malloc(size);
+    if (path) snprintf(path, size, "%s/%s", a, b);
+    return path;
+}
+
+/* mkdir -p */
+static int make_folders(const char *path) {
+    size_t length = strlen(path);
+    char *copy = malloc(length + 1);
+    VOLT_CHECK_ALLOC(copy, length + 1);
+    memcpy(copy, path, length + 1);
+    for (size_t i = 1; i <= length; i++) {
+        if (copy[i] != '/' && copy[i] != '\0') continue;
+        char saved = copy[i];
+        copy[i] = '\0';
+        if (mkdir(copy, 0777) != 0 && errno != EEXIST) {
+            int status =
+                VOLT_ERROR(VOLT_ERR_IO, "cannot create folder %s: %s", copy, strerror(errno));
+            free(copy);
+            return status;
+        }
+        copy[i] = saved;
+    }
+    free(copy);
+    struct stat info;
+    if (stat(path, &info) != 0 || !S_ISDIR(info.st_mode))
+        return VOLT_ERROR(VOLT_ERR_IO, "%s exists and is not a folder", path);
+    return VOLT_OK;
+}
+
+/* One more than the largest version_<n> in folder (0 when there is none). */
+static long next_version(const char *folder) {
+    DIR *listing = opendir(folder);
+    if (!listing) return 0;
+    long next = 0;
+    struct dirent *entry;
+    while ((entry = readdir(listing))) {
+        const char *name = entry->d_name;
+        if (strncmp(name, "version_", 8) != 0 || name[8] < '0' || name[8] > '9') continue;
+        char *end;
+        long n = strtol(name + 8, &end, 10);
+        if (*end == '\0' && n >= next) next = n + 1;
+    }
+    closedir(listing);
+    return next;
+}
+
+static int make_version_folder(const char *parent, long requested, char **out) {
+    long version = requested >= 0 ? requested : next_version(parent);
+    for (int attempt = 0; attempt < 1000; attempt++, version++) {
+        char name[32];
+        snprintf(name, sizeof name, "version_%ld", version);
+        char *path = join_path(parent, name);
+        VOLT_CHECK_ALLOC(path, strlen(parent) + sizeof name);
+        if (mkdir(path, 0777) == 0) {
+            *out = path;
+            return VOLT_OK;
+        }
+        int error = errno;
+        if (error == EEXIST && requested >= 0) {
+            VOLT_WARN("trainer.version = %ld: %s exists; its files will be replaced", requested,
+                      path);
+            *out = path;
+            return VOLT_OK;
+        }
+        free(path);
+        if (error != EEXIST)
+            return VOLT_ERROR(VOLT_ERR_IO, "cannot create folder %s/%s: %s", parent, name,
+                              strerror(error));
+    }
+    return VOLT_ERROR(VOLT_ERR_IO, "cannot find a free version folder in %s", parent);
+}
+
+int trainer_open_run_dir(volt_trainer *t, const char *module_name) {
+    if (volt_core_rank() > 0) return VOLT_OK;
+    if (!t->log_dir) {
+        const char *name = t->options.name[0]            ? t->options.name
+                           : module_name && *module_name ? module_name
+                                                         : "model";
+        char *parent = join_path(t->options.default_root_dir, name);
+        VOLT_CHECK_ALLOC(parent, strlen(t->options.default_root_dir) + strlen(name) + 2);
+        int status = make_folders(parent);
+        if (status == VOLT_OK)
+            status = make_version_folder(parent, t->options.version, &t->log_dir);
+        free(parent);
+        VOLT_CHECK(status);
+        if (t->options.fast_dev_run == 0) {
+            char *csv_path = join_path(t->log_dir, "metrics.csv");
+            VOLT_CHECK_ALLOC(csv_path, strlen(t->log_dir) + 16);
+            status = volt_csv_logger_create(csv_path, &t->csv);
+            free(csv_path);
+            VOLT_CHECK(status);
+        }
+        VOLT_INFO("run folder: %s", t->log_dir);
+    }
+    char *config_path = join_path(t->log_dir, "config.yaml");
+    VOLT_CHECK_ALLOC(config_path, strlen(t->log_dir) + 16);
+    int status = volt_config_save(t->config, config_path);
+    free(config_path);
+    VOLT_CHECK(status);
+    return VOLT_OK;
+}
+
+int trainer_save_metrics(volt_trainer *t) {
+    if (t->csv) VOLT_CHECK(volt_csv_logger_save(t->csv));
+    return VOLT_OK;
+}
+
+/* ---- predictions.csv ------------------------------------------------------------------------ */
+
+static char *predictions_path(const volt_trainer *t, const char *suffix) {
+    size_t size = strlen(t->log_dir) + sizeof "/predictions.csv" + strlen(suffix);
+    char *path = malloc(size);
+    if (path) snprintf(path, size, "%s/predictions.csv%s", t->log_dir, suffix);
+    return path;
+}
+
+int trainer_predictions_open(volt_trainer *t, FILE **out) {
+    *out = NULL;
+    if (!t->log_dir || t->options.fast_dev_run > 0) return VOLT_OK; /* nothing to write */
+    char *path = predictions_path(t, ".tmp");
+    VOLT_CHECK_ALLOC(path, strlen(t->log_dir) + 32);
+    *out = fopen(path, "w");
+    int status =
+        *out ? VOLT_OK : VOLT_ERROR(VOLT_ERR_IO, "cannot create %s: %s", path, strerror(errno));
+    free(path);
+    return status;
+}
+
+/* One row per sample: output[i] flattened, values as %.9g (round trip for f32). A header
+ * names the columns output_0 .. output_<k-1> before the first row. */
+int trainer_predictions_write(FILE *file, const volt_tensor *output, long batch_size) {
+    if (!file) return VOLT_OK;
+    size_t numel = volt_tensor_numel(output);
+    if (output->ndim < 1 || output->shape[0] != batch_size || batch_size <= 0) {
+        char described[96];
+        return VOLT_ERROR(VOLT_ERR_SHAPE,
+                          "predict_step returned %s for a batch of %ld samples: expected the "
+                          "batch as its first dimension",
+                          volt_tensor_describe(output, described, sizeof described), batch_size);
+    }
+    size_t per_sample = numel / (size_t)batch_size;
+    if (ftell(file) == 0) {
+        for (size_t j = 0; j < per_sample; j++) fprintf(file, "%soutput_%zu", j ? "," : "", j);
+        fputc('\n', file);
+    }
+    for (long i = 0; i < batch_size; i++) {
+        for (size_t j = 0; j < per_sample; j++)
+            fprintf(file, "%s%.9g", j ? "," : "",
+                    volt_tensor_get_flat(output, (size_t)i * per_sample + j));
+        fputc('\n', file);
+    }
+    if (ferror(file)) return VOLT_ERROR(VOLT_ERR_IO, "cannot write predictions.csv");
+    return VOLT_OK;
+}
+
+int trainer_predictions_close(volt_trainer *t, FILE *file, int success) {
+    if (!file) return VOLT_OK;
+    char *tmp_path = predictions_path(t, ".tmp"), *path = predictions_path(t, "");
+    int status = VOLT_OK;
+    if (fclose(file) != 0 && success)
+        status = VOLT_ERROR(VOLT_ERR_IO, "cannot write %s: %s", tmp_path ? tmp_path : "?",
+                            strerror(errno));
+    if (!tmp_path || !path) {
+        if (success && status == VOLT_OK)
+            status = VOLT_ERROR(VOLT_ERR_NOMEM, "out of memory naming predictions.csv");
+    } else if (success && status == VOLT_OK) {
+        if (rename(tmp_path, path) != 0)
+            status = VOLT_ERROR(VOLT_ERR_IO, "cannot rename %s to %s: %s", tmp_path, path,
+                                strerror(errno));
+        else
+            VOLT_INFO("predictions: %s", path);
+    }
+    if (tmp_path && (status != VOLT_OK || !success)) remove(tmp_path);
+    free(tmp_path);
+    free(path);
+    return status;
+}

@@ -1,0 +1,86 @@
+/* lib/trainer/trainer.h — the loop, as Lightning's Trainer: fit, validate, test, predict.
+ *
+ * Configuration (declared by volt_trainer_declare; Lightning's names and defaults):
+ *   trainer.max_epochs (1000 when neither it nor max_steps is set), trainer.min_epochs (0),
+ *   trainer.max_steps (-1), trainer.max_time ("" or "DD:HH:MM:SS"),
+ *   trainer.limit_train_batches / limit_val_batches / limit_test_batches /
+ *   limit_predict_batches ("1.0": a float is a fraction of the loader, an integer a
+ *   count), trainer.val_check_interval ("1.0": a fraction of the training epoch, or an
+ *   integer number of batches), trainer.check_val_every_n_epoch (1),
+ *   trainer.num_sanity_val_steps (2), trainer.accumulate_grad_batches (1),
+ *   trainer.gradient_clip_val (0: off), trainer.gradient_clip_algorithm ("norm"|"value"),
+ *   trainer.seed (42), trainer.deterministic (false), trainer.fast_dev_run ("false", or
+ *   "true" = 1 batch, or an integer n: n batches of each loop, no run folder files but
+ *   the configuration, max_epochs 1, no sanity check), trainer.log_every_n_steps (50),
+ *   trainer.enable_progress_bar (true), trainer.enable_model_summary (true),
+ *   trainer.default_root_dir ("runs"), trainer.name ("": the model's name),
+ *   trainer.version (-1: the next free number), trainer.precision ("32-true"; other
+ *   precisions are rejected until the CUDA back end lands).
+ *   optimizer.name ("adamw"|"adam"|"sgd"), optimizer.lr (1e-3), optimizer.weight_decay
+ *   (0.01 for adamw, else 0), optimizer.momentum (0), optimizer.nesterov (false),
+ *   optimizer.beta1 (0.9), optimizer.beta2 (0.999), optimizer.eps (1e-8): used when the
+ *   module has no configure_optimizers.
+ *   lr_scheduler.name ("none"|"step"|"linear_warmup"|"cosine"), lr_scheduler.interval
+ *   ("step"|"epoch"), lr_scheduler.step_size, lr_scheduler.gamma,
+ *   lr_scheduler.warmup_steps, lr_scheduler.total_steps (0: the run's total),
+ *   lr_scheduler.min_lr.
+ *   callbacks: a list of {name: EarlyStopping|LearningRateMonitor|ModelSummary, ...}.
+ *
+ * Run folder: <default_root_dir>/<name>/version_<n>/ holds config.yaml (the resolved
+ * configuration: `volt-train fit --config <it>` repeats the run) and metrics.csv
+ * (lib/log/csv_logger.h). A run that fails leaves no file claiming success: config.yaml
+ * is written at the start, metrics.csv as the run goes, and a failure is reported.
+ *
+ * Loop order in fit (Lightning's): on_fit_start; sanity validation
+ * (num_sanity_val_steps batches, metrics discarded); per epoch: on_train_epoch_start,
+ * per batch: training_step, on_before_backward, backward (loss / accumulate), on_after_backward,
+ * and on the last micro-batch of an accumulation: clipping, on_before_optimizer_step,
+ * optimizer step, zero_grad, schedule step; validation at val_check_interval (or epoch
+ * end) every check_val_every_n_epoch epochs; on_train_epoch_end; stop at max_epochs,
+ * max_steps, max_time or a callback's request (not before min_epochs). Each hook: the
+ * callbacks in order, then the module. */
+#ifndef VOLT_TRAINER_TRAINER_H
+#define VOLT_TRAINER_TRAINER_H
+
+#include "data/datamodule.h"
+#include "trainer/callback.h"
+#include "trainer/module.h"
+
+/* Declares every trainer.*, optimizer.*, lr_scheduler.* and callbacks.* key. */
+VOLT_NODISCARD int volt_trainer_declare(volt_config *config);
+/* Reads and checks the trainer's keys (bad values are VOLT_ERR_CONFIG naming the key),
+ * and builds the callbacks listed under callbacks. The configuration must outlive the
+ * trainer (config.yaml is written from it at each fit). */
+VOLT_NODISCARD int volt_trainer_create(const volt_config *config, volt_trainer **out);
+void volt_trainer_destroy(volt_trainer *trainer);
+
+/* Adds a callback from code (after those from the configuration). */
+VOLT_NODISCARD int volt_trainer_add_callback(volt_trainer *trainer, const volt_callback_ops *ops,
+                                             const void *options);
+
+VOLT_NODISCARD int volt_trainer_fit(volt_trainer *trainer, volt_module *m, volt_datamodule *dm);
+VOLT_NODISCARD int volt_trainer_validate(volt_trainer *trainer, volt_module *m,
+                                         volt_datamodule *dm);
+VOLT_NODISCARD int volt_trainer_test(volt_trainer *trainer, volt_module *m, volt_datamodule *dm);
+/* Writes predictions (one row per sample: the predict_step output, flattened) to
+ * <run folder>/predictions.csv. */
+VOLT_NODISCARD int volt_trainer_predict(volt_trainer *trainer, volt_module *m,
+                                        volt_datamodule *dm);
+
+/* For callbacks and modules. */
+long volt_trainer_current_epoch(const volt_trainer *trainer);
+long volt_trainer_global_step(const volt_trainer *trainer); /* optimizer steps so far */
+double volt_trainer_lr(const volt_trainer *trainer);        /* of the last optimizer step */
+volt_metrics *volt_trainer_metrics(volt_trainer *trainer);
+const char *volt_trainer_log_dir(const volt_trainer *trainer); /* the run folder */
+/* Asks the loop to stop after the current batch, as Lightning's should_stop: the epoch's
+ * end hooks still run, and min_epochs still applies (the request then waits for the end
+ * of epoch min_epochs). The first reason is kept and logged when it stops. */
+void volt_trainer_request_stop(volt_trainer *trainer, const char *reason);
+/* Whether the loop stops now: a request (once min_epochs are done), max_steps,
+ * max_epochs, max_time (the limits do not wait for min_epochs). Every stop decision of
+ * the loop goes through it. */
+int volt_trainer_should_stop(const volt_trainer *trainer);
+const char *volt_trainer_stop_reason(const volt_trainer *trainer);
+
+#endif

@@ -1,0 +1,128 @@
+/* lib/trainer/trainer_internal.h — what the trainer's files share; not for modules or
+ * applications (they use trainer.h, module.h and callback.h).
+ *
+ * The trainer is split by job: trainer_config.c declares and reads the options and owns
+ * the object's life cycle and its small accessors, run_dir.c makes the run folder and
+ * writes its files, trainer.c runs the loops; module.c (volt_log) and callbacks.c reach
+ * the running loop through the struct below. */
+#ifndef VOLT_TRAINER_TRAINER_INTERNAL_H
+#define VOLT_TRAINER_TRAINER_INTERNAL_H
+
+#include <stdio.h>
+
+#include "log/csv_logger.h"
+#include "log/progress.h"
+#include "trainer/trainer.h"
+
+/* A "limit_*_batches" or "val_check_interval" value: a count of batches, or a fraction. */
+typedef struct trainer_amount {
+    int is_count;
+    long count;      /* when is_count */
+    double fraction; /* otherwise, in [0, 1] */
+} trainer_amount;
+
+/* What the loop is doing: picks volt_log's default (STEP while training on a batch,
+ * EPOCH elsewhere) and lets callbacks tell a sanity check from a real validation. */
+typedef enum trainer_stage {
+    TRAINER_IDLE = 0,
+    TRAINER_TRAINING,
+    TRAINER_SANITY,
+    TRAINER_VALIDATING,
+    TRAINER_TESTING,
+    TRAINER_PREDICTING
+} trainer_stage;
+
+struct volt_callback {
+    const volt_callback_ops *ops;
+    void *state;
+};
+
+/* The trainer.*, optimizer.* and lr_scheduler.* options, read and checked. */
+typedef struct trainer_options {
+    long max_epochs; /* -1: no limit */
+    long min_epochs;
+    long max_steps;  /* -1: no limit */
+    double max_time; /* seconds; 0: no limit */
+    const char *max_time_text;
+    trainer_amount limit_train, limit_val, limit_test, limit_predict;
+    trainer_amount val_check_interval;
+    long check_val_every_n_epoch;
+    long num_sanity_val_steps; /* -1: every validation batch */
+    long accumulate_grad_batches;
+    double gradient_clip_val; /* 0: off */
+    int clip_by_value;        /* gradient_clip_algorithm "value" (else "norm") */
+    long seed;
+    int deterministic;
+    long fast_dev_run; /* 0: off, else the batches of each loop */
+    long log_every_n_steps;
+    int enable_progress_bar;
+    int enable_model_summary;
+    const char *default_root_dir;
+    const char *name;        /* "": the module's name */
+    long version;            /* -1: the next free number */
+    volt_optim_config optim; /* from optimizer.* / lr_scheduler.* */
+} trainer_options;
+
+struct volt_trainer {
+    const volt_config *config; /* borrowed: it must outlive the trainer */
+    trainer_options options;
+
+    volt_callback **callbacks;
+    int callback_count, callback_capacity;
+
+    volt_graph *graph; /* every step (training and evaluation) runs on this one graph */
+    volt_metrics *metrics;
+    volt_progress *progress; /* NULL without the progress bar, and on ranks > 0 */
+
+    char *log_dir;        /* the run folder; NULL before the first fit/validate/test/predict */
+    volt_csv_logger *csv; /* metrics.csv; NULL under fast_dev_run and on ranks > 0 */
+
+    /* loop state */
+    volt_module *module;
+    trainer_stage stage;
+    int fitting; /* inside volt_trainer_fit */
+    long current_epoch;
+    long global_step; /* optimizer steps in this fit */
+    long epochs_done; /* training epochs completed in this fit */
+    double lr;        /* of the last optimizer step (before the first one: of it) */
+    long batch_size;  /* of the batch being processed; 0 between batches */
+    double fit_start_time;
+    int stop_requested;
+    int stop_deferred_noted; /* said once that min_epochs keeps the run going */
+    char *stop_reason;
+    char optimizer_label[32]; /* "adamw": LearningRateMonitor logs "lr-adamw" */
+
+    /* names the module logged during the current evaluation loop (taken at its end) */
+    char **eval_names;
+    int eval_name_count, eval_name_capacity;
+};
+
+/* module.c: the trainer attaches itself for the length of a loop (NULL detaches). */
+void volt_module_attach(volt_module *m, volt_trainer *trainer);
+
+/* trainer.c: volt_log tells the trainer which names it logged (for evaluation loops). */
+int trainer_note_logged(volt_trainer *trainer, const char *name);
+
+/* callbacks.c: the callbacks.* keys; a callback's life cycle. */
+int callbacks_declare(volt_config *config);
+int callback_create(const volt_callback_ops *ops, const volt_config *config, int index,
+                    const void *options, volt_callback **out);
+void callback_destroy(volt_callback *cb);
+/* Whether any callbacks.<index>.* key that callbacks_declare declared was supplied. */
+int callbacks_item_is_set(const volt_config *config, int index);
+
+/* trainer_config.c: after volt_trainer_should_stop said yes, records and logs why. */
+void trainer_note_stop(volt_trainer *trainer);
+
+/* run_dir.c: makes (once per trainer) <root>/<name>/version_<n>/, saves config.yaml and
+ * opens metrics.csv (not under fast_dev_run). */
+int trainer_open_run_dir(volt_trainer *trainer, const char *module_name);
+/* Writes metrics.csv now (a no-op without it). */
+int trainer_save_metrics(volt_trainer *trainer);
+/* predictions.csv: rows are written to <run folder>/predictions.csv.tmp, renamed into
+ * place by the close with success = 1 and removed otherwise. */
+int trainer_predictions_open(volt_trainer *trainer, FILE **out);
+int trainer_predictions_write(FILE *file, const volt_tensor *output, long batch_size);
+int trainer_predictions_close(volt_trainer *trainer, FILE *file, int success);
+
+#endif
