@@ -464,7 +464,13 @@ static int open_split(volt_dataset *ds, const char *where) {
         status = VOLT_ERROR(VOLT_ERR_IO, "%s: no dataset x (expected /%s/x)", where, name);
         goto done;
     }
-    ds->x = H5Dopen2(group, "x", H5P_DEFAULT);
+    /* A file written elsewhere may be chunked and compressed: give x a chunk cache large
+     * enough that shuffled reads do not inflate the same chunk again and again (HDF5's
+     * default is 1 MiB). volt-data writes contiguous arrays, for which it is unused. */
+    hid_t access = H5Pcreate(H5P_DATASET_ACCESS);
+    if (access >= 0) H5Pset_chunk_cache(access, 12421, (size_t)256 << 20, 1.0);
+    ds->x = H5Dopen2(group, "x", access >= 0 ? access : H5P_DEFAULT);
+    if (access >= 0) H5Pclose(access);
     if (ds->x < 0) {
         status =
             VOLT_ERROR(VOLT_ERR_IO, "%s: cannot open x as a dataset%s", where, h5_reason().text);

@@ -101,6 +101,17 @@ static void draw(volt_progress *progress, volt_metric_values metrics, int ending
     progress->drawn = 1;
 }
 
+/* A terminal that a person watches. Open MPI gives the processes it starts a
+ * pseudo-terminal even when mpirun's own output goes to a file (a batch job), so under
+ * an MPI launcher isatty() says nothing: plain lines are the safe choice there. */
+static int is_interactive(FILE *out) {
+    static const char *const launcher_variables[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE",
+                                                     "PMIX_RANK"};
+    for (size_t i = 0; i < sizeof launcher_variables / sizeof *launcher_variables; i++)
+        if (getenv(launcher_variables[i])) return 0;
+    return isatty(fileno(out));
+}
+
 int volt_progress_create(FILE *out, int terminal, long every_n_batches,
                          volt_progress **out_progress) {
     VOLT_CHECK_ARG(out_progress);
@@ -115,7 +126,7 @@ int volt_progress_create(FILE *out, int terminal, long every_n_batches,
     volt_progress *progress = calloc(1, sizeof *progress);
     VOLT_CHECK_ALLOC(progress, sizeof *progress);
     progress->out = out;
-    progress->terminal = terminal == -1 ? isatty(fileno(out)) : terminal;
+    progress->terminal = terminal == -1 ? is_interactive(out) : terminal;
     progress->every_n_batches = every_n_batches;
     *out_progress = progress;
     return VOLT_OK;

@@ -15,7 +15,9 @@
 
 typedef struct volt_progress volt_progress;
 
-/* terminal: 1, 0, or -1 to ask isatty(fileno(out)). every_n_batches >= 1. */
+/* terminal: 1, 0, or -1 to decide: isatty(fileno(out)), but never under an MPI launcher
+ * (Open MPI hands its processes a pseudo-terminal even in batch jobs). every_n_batches
+ * >= 1. */
 VOLT_NODISCARD int volt_progress_create(FILE *out, int terminal, long every_n_batches,
                                         volt_progress **out_progress);
 void volt_progress_destroy(volt_progress *progress);
