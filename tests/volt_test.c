@@ -1,7 +1,10 @@
 /* tests/volt_test.c — the harness behind volt_test.h. */
 #include "volt_test.h"
 
+#include <dirent.h>
 #include <stdarg.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 enum { MAX_TESTS = 512 };
 
@@ -31,6 +34,39 @@ void volt_test_fail(const char *file, int line, const char *fmt, ...) {
     va_end(ap);
     fputc('\n', stderr);
     current_failed = 1;
+}
+
+int volt_test_make_temp_dir(char *path, size_t size, const char *tag) {
+    snprintf(path, size, "/tmp/volt_%s_XXXXXX", tag);
+    if (mkdtemp(path)) return 1;
+    volt_test_fail(__FILE__, __LINE__, "mkdtemp %s failed", path);
+    return 0;
+}
+
+static void remove_below(const char *path) {
+    struct stat info;
+    if (lstat(path, &info) != 0) return;
+    if (S_ISDIR(info.st_mode)) {
+        DIR *listing = opendir(path);
+        if (listing) {
+            struct dirent *entry;
+            while ((entry = readdir(listing))) {
+                if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
+                char child[1024];
+                snprintf(child, sizeof child, "%s/%s", path, entry->d_name);
+                remove_below(child);
+            }
+            closedir(listing);
+        }
+        rmdir(path);
+    } else {
+        remove(path);
+    }
+}
+
+void volt_test_remove_tree(const char *path) {
+    remove_below(path);
+    if (access(path, F_OK) == 0) volt_test_fail(__FILE__, __LINE__, "cannot remove %s", path);
 }
 
 double volt_test_rel_diff(double a, double b, double floor) {

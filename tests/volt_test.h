@@ -24,6 +24,11 @@ int volt_test_run_all(int argc, char **argv);
 /* Marks the current test failed and prints where and why. */
 void volt_test_fail(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Makes a fresh directory /tmp/volt_<tag>_XXXXXX into path (size >= 64). Returns 1, or 0
+ * after failing the current test. */
+int volt_test_make_temp_dir(char *path, size_t size, const char *tag);
+/* Removes path and everything below it; fails the current test if it remains. */
+void volt_test_remove_tree(const char *path);
 /* Relative difference |a - b| / max(|a|, |b|, floor). */
 double volt_test_rel_diff(double a, double b, double floor);
 

@@ -21,28 +21,12 @@ typedef struct temp_dir {
 
 static temp_dir temp_dir_create(void) {
     temp_dir dir;
-    snprintf(dir.path, sizeof dir.path, "/tmp/volt_config_XXXXXX");
-    dir.ok = mkdtemp(dir.path) != NULL;
-    if (!dir.ok) volt_test_fail(__FILE__, __LINE__, "mkdtemp failed");
+    dir.ok = volt_test_make_temp_dir(dir.path, sizeof dir.path, "config");
     return dir;
 }
 
-/* Removes the directory and the plain files in it (the tests make no subdirectories). */
 static void temp_dir_remove(const temp_dir *dir) {
-    if (!dir->ok) return;
-    DIR *listing = opendir(dir->path);
-    if (listing) {
-        struct dirent *entry;
-        while ((entry = readdir(listing))) {
-            if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
-            char path[512];
-            snprintf(path, sizeof path, "%s/%s", dir->path, entry->d_name);
-            remove(path);
-        }
-        closedir(listing);
-    }
-    if (rmdir(dir->path) != 0)
-        volt_test_fail(__FILE__, __LINE__, "rmdir %s failed", dir->path);
+    if (dir->ok) volt_test_remove_tree(dir->path);
 }
 
 /* Writes text to dir/name and puts that path in path (PATH_BYTES bytes). */

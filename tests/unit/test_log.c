@@ -52,9 +52,7 @@ typedef struct temp_dir {
 
 static temp_dir temp_dir_create(void) {
     temp_dir dir;
-    snprintf(dir.path, sizeof dir.path, "/tmp/volt_log_XXXXXX");
-    dir.ok = mkdtemp(dir.path) != NULL;
-    if (!dir.ok) volt_test_fail(__FILE__, __LINE__, "mkdtemp failed");
+    dir.ok = volt_test_make_temp_dir(dir.path, sizeof dir.path, "log");
     return dir;
 }
 

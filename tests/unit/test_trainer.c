@@ -36,39 +36,13 @@ typedef struct temp_dir {
 
 static temp_dir temp_dir_create(void) {
     temp_dir dir = {{0}, {0}, 0};
-    snprintf(dir.path, sizeof dir.path, "/tmp/volt_trainer_XXXXXX");
-    dir.ok = mkdtemp(dir.path) != NULL;
-    if (!dir.ok) volt_test_fail(__FILE__, __LINE__, "mkdtemp failed");
+    dir.ok = volt_test_make_temp_dir(dir.path, sizeof dir.path, "trainer");
     snprintf(dir.data, sizeof dir.data, "%s/data.h5", dir.path);
     return dir;
 }
 
-static void remove_tree(const char *path) {
-    struct stat info;
-    if (lstat(path, &info) != 0) return;
-    if (S_ISDIR(info.st_mode)) {
-        DIR *listing = opendir(path);
-        if (listing) {
-            struct dirent *entry;
-            while ((entry = readdir(listing))) {
-                if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
-                char child[1024];
-                snprintf(child, sizeof child, "%s/%s", path, entry->d_name);
-                remove_tree(child);
-            }
-            closedir(listing);
-        }
-        rmdir(path);
-    } else {
-        remove(path);
-    }
-}
-
 static void temp_dir_remove(const temp_dir *dir) {
-    if (!dir->ok) return;
-    remove_tree(dir->path);
-    if (access(dir->path, F_OK) == 0)
-        volt_test_fail(__FILE__, __LINE__, "cannot remove %s", dir->path);
+    if (dir->ok) volt_test_remove_tree(dir->path);
 }
 
 static int file_exists(const char *path) { return access(path, F_OK) == 0; }
