@@ -13,7 +13,8 @@
  * signals `job_done`. volt_loader_next waits for its batch b to be DONE, hands buffer s to
  * the caller, and queues b+1 into the other buffer, which the caller no longer uses (a
  * batch is valid until the next volt_loader_next). Starting an epoch first waits out a
- * running job (or drops a queued one), because the thread reads `order`. Destroy sets
+ * running job (or drops a queued one), because the thread reads `order`, then queues batch
+ * 0 into the buffer the caller does not hold. Destroy sets
  * `stop` and joins: a read in progress finishes first, a queued one is dropped. The thread
  * makes no MPI calls; its HDF5 calls hold volt_hdf5_lock (in dataset.c). */
 #include "data/loader.h"
@@ -259,10 +260,11 @@ int volt_loader_start_epoch(volt_loader *loader, long epoch) {
                      loader->order);
     loader->epoch = epoch;
     loader->next_batch = 0;
-    loader->slot_in_use = 1;
     if (loader->thread_running && loader->batches > 0) {
+        /* not into the buffer of the caller's last batch: it is valid until the next
+         * volt_loader_next */
         pthread_mutex_lock(&loader->mutex);
-        queue_locked(loader, 0, 0);
+        queue_locked(loader, 0, 1 - loader->slot_in_use);
         pthread_mutex_unlock(&loader->mutex);
     }
     return VOLT_OK;

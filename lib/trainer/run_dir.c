@@ -4,9 +4,11 @@
  * A trainer makes its folder once, at its first fit/validate/test/predict, and keeps it
  * for later calls (as Lightning's logger keeps its version). The next free version is
  * one more than the largest version_<n> present; mkdir's EEXIST makes two processes that
- * race for a number take different ones. Every file is written under a temporary name
- * and renamed into place, so no file claims more than what happened. Only rank 0 (or a
- * process outside MPI) writes; ranks agreeing on the folder is a later change. */
+ * race for a number take different ones; a version given (trainer.version) that exists is
+ * reused, its metrics.csv and predictions.csv removed first. Every file is written under a
+ * temporary name and renamed into place, so no file claims more than what happened. Only
+ * rank 0 (or a process outside MPI) writes; ranks agreeing on the folder is a later
+ * change. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -81,6 +83,23 @@ static int make_version_folder(const char *parent, long requested, char **out) {
         if (error == EEXIST && requested >= 0) {
             VOLT_WARN("trainer.version = %ld: %s exists; its files will be replaced", requested,
                       path);
+            /* the earlier run's results must not pass for this run's if it fails early */
+            static const char *const results[] = {"metrics.csv", "predictions.csv"};
+            int status = VOLT_OK;
+            for (size_t i = 0; i < sizeof results / sizeof results[0] && status == VOLT_OK; i++) {
+                char *result = join_path(path, results[i]);
+                if (!result)
+                    status =
+                        VOLT_ERROR(VOLT_ERR_NOMEM, "out of memory naming %s/%s", path, results[i]);
+                else if (remove(result) != 0 && errno != ENOENT)
+                    status = VOLT_ERROR(VOLT_ERR_IO, "cannot remove %s of an earlier run: %s",
+                                        result, strerror(errno));
+                free(result);
+            }
+            if (status != VOLT_OK) {
+                free(path);
+                return status;
+            }
             *out = path;
             return VOLT_OK;
         }

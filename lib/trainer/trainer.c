@@ -609,7 +609,13 @@ static int fit_run(volt_trainer *t, volt_module *m, volt_datamodule *dm, fit_con
         VOLT_CHECK(run_eval(t, m, f->val_loader, batches, TRAINER_SANITY));
     }
     t->stage = TRAINER_TRAINING;
-    while (!volt_trainer_should_stop(t)) VOLT_CHECK(train_epoch(t, m, f));
+    if (f->train_batches == 0) /* as Lightning: nothing to train on, and no step would come */
+        VOLT_INFO("no training batches (the loader has %ld, trainer.limit_train_batches = %s): "
+                  "training skipped",
+                  volt_loader_batches(f->train_loader),
+                  volt_config_string(t->config, "trainer.limit_train_batches", "?"));
+    else
+        while (!volt_trainer_should_stop(t)) VOLT_CHECK(train_epoch(t, m, f));
     trainer_note_stop(t);
     t->stage = TRAINER_IDLE;
     VOLT_CHECK(call_hook(t, m, HOOK_FIT_END));

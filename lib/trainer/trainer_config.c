@@ -472,6 +472,12 @@ static int build_config_callbacks(volt_trainer *t) {
                           "callbacks.%d.name: EarlyStopping, LearningRateMonitor or "
                           "ModelSummary)",
                           count, count);
+    for (int later = count + 1; later <= count + 64; later++) /* items after a gap */
+        if (callbacks_item_is_set(c, later))
+            return VOLT_ERROR(VOLT_ERR_CONFIG,
+                              "callbacks.%d is set but callbacks.%d is not: the list's items are "
+                              "numbered from 0 without gaps",
+                              later, count);
     if (t->options.enable_model_summary && !listed_summary) {
         volt_callback *cb;
         VOLT_CHECK(callback_create(&volt_model_summary_ops, c, -1, NULL, &cb));

@@ -689,6 +689,26 @@ VOLT_TEST(max_steps_and_max_epochs) {
     temp_dir_remove(&dir);
 }
 
+/* No training batches (limit_train_batches=0) skip training, as Lightning's fit does: no
+ * epoch runs, whatever max_epochs (unset: 1000) says, and max_steps, which no step could
+ * reach, does not keep the loop going (max_time only guards the test against a hang). */
+VOLT_TEST(no_training_batches_skip_training) {
+    behaviour_reset();
+    temp_dir dir = standard_dir();
+    run_result r =
+        run_fit(&dir, SETTINGS("trainer.max_epochs=@unset", "trainer.limit_train_batches=0"), NULL);
+    VOLT_EXPECT_OK(r.fit_status);
+    VOLT_EXPECT_EQ_INT(r.rec.epoch_starts, 0);
+    VOLT_EXPECT_EQ_INT(r.rec.validations, 0);
+    r = run_fit(&dir,
+                SETTINGS("trainer.max_epochs=@unset", "trainer.max_steps=5",
+                         "trainer.max_time=00:00:00:02", "trainer.limit_train_batches=0"),
+                NULL);
+    VOLT_EXPECT_OK(r.fit_status);
+    VOLT_EXPECT_EQ_INT(r.rec.epoch_starts, 0);
+    temp_dir_remove(&dir);
+}
+
 /* ---- hooks and callbacks
  * -------------------------------------------------------------------------- */
 
@@ -1120,6 +1140,27 @@ VOLT_TEST(test_and_predict_write_to_the_run_folder) {
     temp_dir_remove(&dir);
 }
 
+/* A run in an existing version folder (trainer.version given) that fails before writing
+ * metrics leaves none of the earlier run's metrics.csv or predictions.csv there: next to
+ * the failed run's config.yaml they would pass for its results. */
+VOLT_TEST(a_failed_run_in_a_reused_version_folder_keeps_no_earlier_results) {
+    behaviour_reset();
+    temp_dir dir = standard_dir();
+    run_result r = run_fit(&dir, SETTINGS("trainer.version=3"), test_and_predict);
+    VOLT_EXPECT_OK(r.fit_status);
+    char listing[512];
+    list_folder(r.log_dir, listing, sizeof listing);
+    VOLT_EXPECT(strcmp(listing, "config.yaml metrics.csv predictions.csv") == 0);
+    behaviour.nan_loss_at_step = 0;
+    r = run_fit(&dir, SETTINGS("trainer.version=3"), NULL);
+    VOLT_EXPECT_EQ_INT(r.fit_status, VOLT_ERR_NUMERIC);
+    list_folder(r.log_dir, listing, sizeof listing);
+    if (strcmp(listing, "config.yaml") != 0)
+        volt_test_fail(__FILE__, __LINE__, "after the failed run, %s holds: %s", r.log_dir,
+                       listing);
+    temp_dir_remove(&dir);
+}
+
 /* ---- failures ----------------------------------------------------------------------------------
  */
 
@@ -1206,6 +1247,11 @@ VOLT_TEST(bad_trainer_options_name_their_key) {
         {{"callbacks.0.name=LearningRateMonitor", "callbacks.0.patience=2"},
          "callbacks.0.patience"},
         {{"callbacks.0.name=ModelSummary", "callbacks.0.max_depth=-5"}, "callbacks.0.max_depth"},
+        /* a list numbered with a gap (or from 1) would drop its later items unseen */
+        {{"callbacks.1.name=EarlyStopping", "callbacks.1.monitor=val/loss"}, "callbacks.1"},
+        {{"callbacks.0.name=ModelSummary", "callbacks.2.name=EarlyStopping",
+          "callbacks.2.monitor=val/loss"},
+         "callbacks.2"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *settings[5] = {cases[i].settings[0], cases[i].settings[1], cases[i].settings[2],
