@@ -128,6 +128,16 @@ int volt_params_add(volt_params *params, const char *name, int ndim, const long 
     return VOLT_OK;
 }
 
+int volt_params_pad_to(volt_params *params, size_t flat_size) {
+    VOLT_CHECK_ARG(params);
+    if (flat_size < params->flat_size)
+        return VOLT_ERROR(VOLT_ERR_ARG, "cannot pad %zu parameter elements down to %zu",
+                          params->flat_size, flat_size);
+    if (flat_size > params->flat_capacity) VOLT_CHECK(grow_flat(params, flat_size));
+    params->flat_size = flat_size; /* grow_flat zeroed everything past the old size */
+    return VOLT_OK;
+}
+
 int volt_params_count(const volt_params *params) { return params->count; }
 volt_param *volt_params_get(const volt_params *params, int index) {
     return index >= 0 && index < params->count ? params->list[index] : NULL;

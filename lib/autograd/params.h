@@ -52,6 +52,11 @@ uint64_t volt_params_seed(const volt_params *params);
 /* Elements in each flat buffer, padding included; parameters' own elements. */
 size_t volt_params_flat_size(const volt_params *params);
 size_t volt_params_numel(const volt_params *params);
+/* Extends the flat buffers with zero padding to flat_size elements (no smaller than the
+ * current size): ZeRO pads them so that they shard evenly. Parameters added later go
+ * after the padding. */
+VOLT_NODISCARD int volt_params_pad_to(volt_params *params, size_t flat_size);
+
 /* The flat buffers (of volt_params_dtype). */
 void *volt_params_data(volt_params *params);
 void *volt_params_grad(volt_params *params);

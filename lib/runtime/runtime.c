@@ -10,14 +10,6 @@
  * volt_init, before any thread exists. */
 static int runtime_owns_mpi = 0;
 
-int volt_mpi_error(int mpi_code, const char *call, const char *file, int line,
-                   const char *func) {
-    char message[MPI_MAX_ERROR_STRING] = "";
-    int length = 0;
-    MPI_Error_string(mpi_code, message, &length);
-    return volt_error_push(VOLT_ERR_MPI, file, line, func, "%s failed: %s", call, message);
-}
-
 static void report_blas(void) {
     volt_blas_info info;
     volt_blas_query(&info);

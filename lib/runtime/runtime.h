@@ -11,21 +11,12 @@
 
 #include <mpi.h>
 
+#include "comm/comm.h" /* VOLT_CHECK_MPI */
 #include "core/error.h"
 
 /* MPI_Init_thread with MPI_THREAD_FUNNELED; fails if the library provides less. */
 VOLT_NODISCARD int volt_init(int *argc, char ***argv);
 VOLT_NODISCARD int volt_finalize(void);
-
-/* Turns a failed MPI call into a Volt error carrying MPI's own message. */
-int volt_mpi_error(int mpi_code, const char *call, const char *file, int line,
-                   const char *func);
-#define VOLT_CHECK_MPI(call)                                                           \
-    do {                                                                               \
-        int volt_mpi_code_ = (call);                                                   \
-        if (volt_mpi_code_ != MPI_SUCCESS)                                             \
-            return volt_mpi_error(volt_mpi_code_, #call, __FILE__, __LINE__, __func__); \
-    } while (0)
 
 /* Prints the error stack on this rank (stderr, rank-prefixed), then aborts the whole
  * job with MPI_Abort so that no peer waits forever. For the top of a program. */
