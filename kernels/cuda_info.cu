@@ -47,8 +47,11 @@ extern "C" void volt_cuda_versions(char *buf, size_t size) {
     cudaRuntimeGetVersion(&runtime);
     if (cudaDriverGetVersion(&driver) != cudaSuccess) driver = 0;
     cublas = CUBLAS_VERSION;
-    int n = snprintf(buf, size, "CUDA runtime %d.%d, driver %d.%d, cuBLAS %d", runtime / 1000,
-                     (runtime % 1000) / 10, driver / 1000, (driver % 1000) / 10, cublas);
+    char driver_text[32] = "no driver";
+    if (driver > 0) snprintf(driver_text, sizeof driver_text, "driver %d.%d", driver / 1000,
+                             (driver % 1000) / 10);
+    int n = snprintf(buf, size, "CUDA runtime %d.%d, %s, cuBLAS %d", runtime / 1000,
+                     (runtime % 1000) / 10, driver_text, cublas);
 #ifdef VOLT_HAVE_NCCL
     int nccl = 0;
     ncclGetVersion(&nccl);
