@@ -24,6 +24,7 @@
 #include "data/datamodule.h"
 #include "data/dataset.h"
 #include "models/models.h"
+#include "comm/comm.h"
 #include "runtime/runtime.h"
 #include "trainer/trainer.h"
 
@@ -212,6 +213,31 @@ static int configure_from_data(volt_config *config, volt_stage stage) {
     return VOLT_OK;
 }
 
+#ifdef VOLT_TRAIN_TEST_HOOKS
+/* Test build only (volt-train-test, tests/trainer.cmake): the HDF5 data module, except
+ * that setup fails on the rank named by VOLT_TEST_FAIL_RANK, as a rank that cannot open
+ * its data file would. */
+static int failing_setup(volt_datamodule *dm, volt_stage stage, const volt_config *config) {
+    const char *fail = getenv("VOLT_TEST_FAIL_RANK");
+    if (fail && *fail && atoi(fail) == volt_core_rank())
+        return VOLT_ERROR(VOLT_ERR_IO,
+                          "cannot open data file '%s' on this rank "
+                          "(VOLT_TEST_FAIL_RANK=%s)",
+                          volt_config_string(config, "data.path", "?"), fail);
+    return volt_hdf5_datamodule_ops.setup(dm, stage, config);
+}
+
+static const volt_datamodule_ops *datamodule_ops(void) {
+    static volt_datamodule_ops ops;
+    ops = volt_hdf5_datamodule_ops;
+    ops.name = "hdf5 (test: VOLT_TEST_FAIL_RANK)";
+    ops.setup = failing_setup;
+    return &ops;
+}
+#else
+static const volt_datamodule_ops *datamodule_ops(void) { return &volt_hdf5_datamodule_ops; }
+#endif
+
 static int run_stage(volt_trainer *trainer, volt_stage stage, volt_module *module,
                      volt_datamodule *datamodule) {
     switch (stage) {
@@ -233,19 +259,26 @@ static int execute(volt_config *config, const train_command *command,
     volt_trainer *trainer = NULL;
     volt_module *module = NULL;
     volt_datamodule *datamodule = NULL;
-    /* the trainer first: its keys and callbacks are checked before any data is read */
-    int status = volt_trainer_create(config, &trainer);
-    if (status == VOLT_OK) status = configure_from_data(config, command->stage);
-    if (status == VOLT_OK)
-        status = volt_module_create(model_ops, config,
-                                    (uint64_t)volt_config_int(config, "trainer.seed", 42), &module);
-    if (status == VOLT_OK) status = volt_datamodule_create(&volt_hdf5_datamodule_ops, &datamodule);
+    volt_comm *world = NULL; /* for agreement on this program's own fallible work */
+    int status = volt_comm_create(MPI_COMM_WORLD, &world);
+    /* the trainer first: its keys and callbacks are checked before any data is read (the
+     * same on every rank, so every rank fails alike) */
+    if (status == VOLT_OK) status = volt_trainer_create(config, &trainer);
+    if (status == VOLT_OK) {
+        status = configure_from_data(config, command->stage);
+        if (status == VOLT_OK)
+            status = volt_module_create(
+                model_ops, config, (uint64_t)volt_config_int(config, "trainer.seed", 42), &module);
+        if (status == VOLT_OK) status = volt_datamodule_create(datamodule_ops(), &datamodule);
+        status = volt_comm_agree(world, status); /* a rank that cannot read the data */
+    }
     if (status == VOLT_OK) status = run_stage(trainer, command->stage, module, datamodule);
     if (status != VOLT_OK)
         status = VOLT_ERROR(status, "volt-train %s failed", volt_stage_name(command->stage));
     volt_datamodule_destroy(datamodule);
     volt_module_destroy(module);
     volt_trainer_destroy(trainer);
+    volt_comm_destroy(world);
     return status;
 }
 
@@ -279,10 +312,10 @@ static int volt_train_main(int argc, char **argv, int rank, int world_size) {
     }
     volt_config_destroy(config);
     if (status == VOLT_OK) return 0;
-    /* one rank alone may have failed, and its peers may wait in a collective */
-    if (world_size > 1)
-        volt_abort_with_errors(status == VOLT_ERR_CONFIG ? EXIT_USAGE : EXIT_RUN_FAILED);
-    volt_error_print(stderr);
+    /* With more ranks every failure that returns here is known to every rank with the
+     * same message (agreed, or the same configuration everywhere): a failure that could
+     * not be agreed has aborted the job (MPI_Abort) in the trainer. Rank 0 prints it. */
+    if (world_size == 1 || rank == 0) volt_error_print(stderr);
     volt_error_clear();
     return status == VOLT_ERR_CONFIG ? EXIT_USAGE : EXIT_RUN_FAILED;
 }

@@ -200,6 +200,50 @@ volt_train_case(volt_train.bad.test_without_test_split MODE fail FIXTURES volt_t
   VARS "-DEXPECT=has no /test group[^\n]*test needs; it has /train" -DEXIT_CODE=1
        -DRUN_ROOT=${_dir}/runs_bad_test_without_test_split)
 
+# --- distributed (2 ranks) ---------------------------------------------------------------------
+# volt-train-test: volt-train with a test-only data module (setup fails on the rank named by
+# VOLT_TEST_FAIL_RANK), built from the same source.
+#   volt_train.dist.fit_learns_<strategy>  mpirun -n 2, per-rank batch 64 (global 128, as
+#                               fit_learns): val/acc >= 0.80 with ddp and with zero1
+#   volt_train.dist.bad_layout  dp=3 at 2 ranks: non-zero exit, the message once
+#   volt_train.dist.rank_cannot_read  rank 1's setup fails: every rank exits non-zero, one
+#                               message naming rank 1
+#   volt_train.dist.kill_one_rank  kill -9 of one rank mid-training: mpirun returns within 30 s
+add_executable(volt-train-test ${PROJECT_SOURCE_DIR}/apps/volt_train.c
+                               ${PROJECT_SOURCE_DIR}/apps/models/mlp.c)
+target_include_directories(volt-train-test PRIVATE ${PROJECT_SOURCE_DIR}/apps)
+target_compile_definitions(volt-train-test PRIVATE VOLT_TRAIN_TEST_HOOKS)
+target_link_libraries(volt-train-test PRIVATE Volt::volt)
+set(_mpi2 ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 2 ${VOLT_MPIEXEC_FLAGS})
+set(_dist_tests "")
+foreach(strategy ddp zero1)
+  volt_train_case(volt_train.dist.fit_learns_${strategy} MODE learns LABEL mpi TIMEOUT 300
+    FIXTURES volt_train_fashion_mnist
+    COMMAND ${_mpi2} ${_train} fit --config ${_config} --data.path=${_fashion_h5}
+            --data.batch_size=64 --trainer.strategy=${strategy}
+            --trainer.max_epochs=2 --trainer.limit_train_batches=150
+            --trainer.log_every_n_steps=10 --trainer.enable_progress_bar=false
+            --trainer.default_root_dir=${_dir}/runs_dist_${strategy} --trainer.name=fit
+    VARS -DRUN_ROOT=${_dir}/runs_dist_${strategy} -DNAME=fit -DMETRIC=val/acc -DMIN=0.80)
+  list(APPEND _dist_tests volt_train.dist.fit_learns_${strategy})
+endforeach()
+volt_train_case(volt_train.dist.bad_layout MODE fail LABEL mpi FIXTURES volt_train_tiny
+  COMMAND ${_mpi2} ${_train} fit --config ${_config} --data.path=${_tiny_h5}
+          --trainer.layout=dp=3 --trainer.default_root_dir=${_dir}/runs_dist_bad_layout
+  VARS "-DEXPECT=dp=3" -DRUN_ROOT=${_dir}/runs_dist_bad_layout)
+volt_train_case(volt_train.dist.rank_cannot_read MODE fail LABEL mpi FIXTURES volt_train_tiny
+  COMMAND env VOLT_TEST_FAIL_RANK=1 ${_mpi2} $<TARGET_FILE:volt-train-test> fit
+          --config ${_config} --data.path=${_tiny_h5} --data.batch_size=4
+          --trainer.default_root_dir=${_dir}/runs_dist_cannot_read
+  VARS "-DEXPECT=rank 1: cannot open data file" -DRUN_ROOT=${_dir}/runs_dist_cannot_read)
+volt_train_case(volt_train.dist.kill_one_rank MODE kill LABEL mpi TIMEOUT 120
+  FIXTURES volt_train_fashion_mnist
+  COMMAND ${_mpi2} ${_train} fit --config ${_config} --data.path=${_fashion_h5}
+          --data.batch_size=64 --trainer.max_epochs=1000 --trainer.enable_progress_bar=false
+          --trainer.default_root_dir=${_dir}/runs_dist_kill --trainer.name=kill
+  VARS -DRUN_ROOT=${_dir}/runs_dist_kill -DNAME=kill -DMAX_SECONDS=30)
+list(APPEND _dist_tests volt_train.dist.kill_one_rank)
+
 # --- the demo ----------------------------------------------------------------------------------
 # scripts/demo.sh as a user runs it, on the converted data, into the build tree.
 add_test(NAME demo.fashion_mnist
@@ -214,7 +258,7 @@ if(NOT EXISTS ${_fashion}/train-images-idx3-ubyte.gz)
   message(STATUS "Fashion-MNIST not in ${_fashion}: volt_train.fit_learns, "
                  "example.custom_learns and demo.fashion_mnist disabled")
   set_tests_properties(volt_train.data.fashion_mnist volt_train.fit_learns demo.fashion_mnist
-                       PROPERTIES DISABLED TRUE)
+                       ${_dist_tests} PROPERTIES DISABLED TRUE)
   if(TARGET volt-example-custom)
     set_tests_properties(example.custom_learns PROPERTIES DISABLED TRUE)
   endif()

@@ -9,6 +9,10 @@
 #   MODE=learns     COMMAND must succeed; the last value of the column METRIC of
 #                   RUN_ROOT/<NAME>/version_0/metrics.csv must be >= MIN (that file and
 #                   its config.yaml must exist).
+#   MODE=kill       COMMAND (an mpirun of a long run) starts in the background; once the run
+#                   folder RUN_ROOT/<NAME>/version_0 exists, one rank (a child of mpirun)
+#                   is killed with SIGKILL; mpirun must then return, non-zero, within
+#                   MAX_SECONDS.
 #   MODE=roundtrip  COMMAND (ending in --print-config) prints the configuration; saved to
 #                   WORK/printed.yaml and fed back as `PROGRAM fit --config printed.yaml
 #                   --print-config`, it must print the same text again.
@@ -34,6 +38,45 @@ endfunction()
 
 string(REPLACE ";" " " shown "${COMMAND}")
 message(STATUS "running: ${shown}")
+if(MODE STREQUAL "kill")
+  # a shell runs it in the background and does the killing and the timing
+  set(quoted "")
+  foreach(arg ${COMMAND})
+    string(APPEND quoted " '${arg}'")
+  endforeach()
+  set(script "${quoted} > '${RUN_ROOT}.log' 2>&1 &
+launcher=$!
+i=0
+while [ ! -d '${RUN_ROOT}/${NAME}/version_0' ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
+sleep 2
+victim=$(pgrep -P $launcher | head -1)
+if [ -z \"$victim\" ]; then echo 'no rank to kill'; kill $launcher; exit 3; fi
+echo \"killing rank pid $victim\"
+start=$(date +%s)
+kill -9 $victim
+wait $launcher
+code=$?
+end=$(date +%s)
+echo \"MPIRUN_EXIT=$code ELAPSED=$((end-start))\"
+")
+  file(MAKE_DIRECTORY ${RUN_ROOT})
+  execute_process(COMMAND sh -c "${script}" RESULT_VARIABLE code OUTPUT_VARIABLE stdout
+                  ERROR_VARIABLE stderr TIMEOUT 110)
+  if(NOT stdout MATCHES "MPIRUN_EXIT=([0-9]+) ELAPSED=([0-9]+)")
+    file(READ ${RUN_ROOT}.log log)
+    message(FATAL_ERROR "no timing (exit ${code}):\n${stdout}${stderr}\n${log}")
+  endif()
+  set(exit_code ${CMAKE_MATCH_1})
+  set(elapsed ${CMAKE_MATCH_2})
+  if(exit_code EQUAL 0)
+    message(FATAL_ERROR "mpirun returned 0 after a rank was killed:\n${stdout}")
+  endif()
+  if(elapsed GREATER MAX_SECONDS)
+    message(FATAL_ERROR "mpirun took ${elapsed} s (> ${MAX_SECONDS}) to return after a rank died")
+  endif()
+  message(STATUS "mpirun returned ${exit_code} ${elapsed} s after a rank was killed")
+  return()
+endif()
 run_command(code stdout stderr ${COMMAND})
 set(output "${stdout}${stderr}")
 

@@ -17,6 +17,7 @@
 struct volt_datamodule {
     const volt_datamodule_ops *ops;
     void *state;
+    int rank, ranks; /* the partition (see datamodule.h) */
 };
 
 static const char *const stage_names[] = {"fit", "validate", "test", "predict"};
@@ -35,6 +36,7 @@ int volt_datamodule_create(const volt_datamodule_ops *ops, volt_datamodule **out
     volt_datamodule *dm = calloc(1, sizeof *dm);
     VOLT_CHECK_ALLOC(dm, sizeof *dm);
     dm->ops = ops;
+    dm->ranks = 1;
     if (ops->state_size > 0) {
         dm->state = calloc(1, ops->state_size);
         if (!dm->state) {
@@ -58,6 +60,17 @@ void volt_datamodule_destroy(volt_datamodule *dm) {
 
 void *volt_datamodule_state(volt_datamodule *dm) { return dm->state; }
 const volt_datamodule_ops *volt_datamodule_ops_of(const volt_datamodule *dm) { return dm->ops; }
+
+void volt_datamodule_set_partition(volt_datamodule *dm, int rank, int ranks) {
+    if (!dm) return;
+    dm->ranks = ranks > 0 ? ranks : 1;
+    dm->rank = rank >= 0 && rank < dm->ranks ? rank : 0;
+}
+
+void volt_datamodule_partition(const volt_datamodule *dm, int *rank, int *ranks) {
+    if (rank) *rank = dm ? dm->rank : 0;
+    if (ranks) *ranks = dm ? dm->ranks : 1;
+}
 
 /* ---- the HDF5 data module ------------------------------------------------------------ */
 
@@ -103,7 +116,8 @@ static int open_served(hdf5_datamodule *state, const char *path, volt_split serv
         status = VOLT_ERROR(VOLT_ERR_CONFIG,
                             "%s = %ld must be at least 1 (split '%s' of '%s' has %ld samples)",
                             batch_key, options->batch_size, volt_split_name(source), path, length);
-    else if (options->drop_last && options->batch_size > length)
+    else if (options->drop_last && !options->contiguous &&
+             options->batch_size * (options->ranks > 1 ? options->ranks : 1) > length)
         status = VOLT_ERROR(VOLT_ERR_CONFIG,
                             "%s = %ld is larger than the %ld samples of split '%s' of '%s': "
                             "with data.drop_last no batch would remain",
@@ -140,7 +154,11 @@ static int hdf5_setup(volt_datamodule *dm, volt_stage stage, const volt_config *
         eval_batch_key = "data.batch_size";
     }
     const int prefetch = volt_config_bool(config, "data.prefetch", 1);
+    int rank = 0, ranks = 1;
+    volt_datamodule_partition(dm, &rank, &ranks);
     const volt_loader_options train_options = {
+        .rank = rank,
+        .ranks = ranks,
         .batch_size = batch_size,
         .shuffle = volt_config_bool(config, "data.shuffle", 1),
         .drop_last = volt_config_bool(config, "data.drop_last", 0),
@@ -148,6 +166,9 @@ static int hdf5_setup(volt_datamodule *dm, volt_stage stage, const volt_config *
         .seed = (uint64_t)volt_config_int(config, "trainer.seed", 42),
     };
     const volt_loader_options eval_options = {
+        .rank = rank,
+        .ranks = ranks,
+        .contiguous = 1,
         .batch_size = eval_batch_size,
         .shuffle = 0,
         .drop_last = 0,

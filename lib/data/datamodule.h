@@ -14,7 +14,9 @@
  *   data.drop_last       drop the training split's last, smaller batch (default false)
  *   data.prefetch        read the next batch in a thread (default true)
  * The shuffle seed is trainer.seed. Validation, test and predict are never shuffled and
- * never drop samples. */
+ * never drop samples. Under data parallelism data.batch_size is per rank (the global
+ * batch is data.batch_size * dp); evaluation splits are read in contiguous parts, one
+ * per rank. */
 #ifndef VOLT_DATA_DATAMODULE_H
 #define VOLT_DATA_DATAMODULE_H
 
@@ -50,6 +52,12 @@ VOLT_NODISCARD int volt_datamodule_create(const volt_datamodule_ops *ops, volt_d
 void volt_datamodule_destroy(volt_datamodule *dm);
 void *volt_datamodule_state(volt_datamodule *dm);
 const volt_datamodule_ops *volt_datamodule_ops_of(const volt_datamodule *dm);
+
+/* The part of the data this process reads: data-parallel rank `rank` of `ranks` (default
+ * 0 of 1). The trainer sets it before setup; a data module's setup passes it to its
+ * loaders (volt_loader_options.rank / .ranks; see loader.h). */
+void volt_datamodule_set_partition(volt_datamodule *dm, int rank, int ranks);
+void volt_datamodule_partition(const volt_datamodule *dm, int *rank, int *ranks);
 
 extern const volt_datamodule_ops volt_hdf5_datamodule_ops;
 

@@ -35,6 +35,7 @@ struct volt_loader {
     volt_dataset *dataset;
     volt_loader_options options;
     long length, features, batches;
+    long rank, ranks;
     int sample_ndim;
     long sample_shape[VOLT_MAX_DIMS];
     int has_labels;
@@ -76,18 +77,38 @@ void volt_epoch_order(uint64_t seed, long epoch, long n, int shuffle, long *out)
     }
 }
 
-/* Samples in batch `batch`: batch_size, or fewer for the last. */
+/* Where batch `batch` starts in the epoch order, and its samples on this rank (see
+ * loader.h: a rank's part of the global batch, or of its contiguous shard). */
+static void batch_span(const volt_loader *loader, long batch, long *first, long *size) {
+    const long b = loader->options.batch_size, ranks = loader->ranks, rank = loader->rank;
+    if (loader->options.contiguous) {
+        const long shard_start = loader->length * rank / ranks;
+        const long shard_end = loader->length * (rank + 1) / ranks;
+        *first = shard_start + batch * b;
+        const long left = shard_end - *first;
+        *size = left < b ? left : b;
+        return;
+    }
+    const long global = b * ranks, start = batch * global;
+    const long left = loader->length - start;
+    const long samples = left < global ? left : global;
+    *first = start + samples * rank / ranks;
+    *size = start + samples * (rank + 1) / ranks - *first;
+}
+
 static long batch_size_of(const volt_loader *loader, long batch) {
-    const long first = batch * loader->options.batch_size;
-    const long left = loader->length - first;
-    return left < loader->options.batch_size ? left : loader->options.batch_size;
+    long first, size;
+    batch_span(loader, batch, &first, &size);
+    return size;
 }
 
 /* Reads batch `batch` of the current order into buffer `slot`. */
 static int read_batch(volt_loader *loader, long batch, int slot) {
-    const long first = batch * loader->options.batch_size;
-    VOLT_CHECK(volt_dataset_read(loader->dataset, loader->order + first,
-                                 batch_size_of(loader, batch), loader->x_buffers[slot],
+    long first, size;
+    batch_span(loader, batch, &first, &size);
+    if (size == 0) return VOLT_OK;
+    VOLT_CHECK(volt_dataset_read(loader->dataset, loader->order + first, size,
+                                 loader->x_buffers[slot],
                                  loader->has_labels ? loader->y_buffers[slot] : NULL));
     return VOLT_OK;
 }
@@ -169,11 +190,15 @@ int volt_loader_create(volt_dataset *dataset, const volt_loader_options *options
                           "batch_size = %ld must be at least 1 (the data set '%s' has %ld "
                           "samples)",
                           batch_size, path, length);
-    if (options->drop_last && batch_size > length)
+    const long ranks = options->ranks > 0 ? options->ranks : 1;
+    if (options->rank < 0 || options->rank >= ranks)
+        return VOLT_ERROR(VOLT_ERR_ARG, "loader rank %d is outside [0, %ld)", options->rank, ranks);
+    const long global_batch = options->contiguous ? batch_size : batch_size * ranks;
+    if (options->drop_last && global_batch > length)
         return VOLT_ERROR(VOLT_ERR_CONFIG,
-                          "batch_size = %ld is larger than the %ld samples of '%s': with "
+                          "batch_size = %ld%s is larger than the %ld samples of '%s': with "
                           "drop_last no batch would remain",
-                          batch_size, length, path);
+                          global_batch, ranks > 1 ? " (global, over the ranks)" : "", length, path);
     if (options->shuffle && (uint64_t)length > ((uint64_t)1 << 32))
         return VOLT_ERROR(VOLT_ERR_UNSUPPORTED,
                           "cannot shuffle %ld samples: the epoch order supports up to 2^32",
@@ -185,8 +210,15 @@ int volt_loader_create(volt_dataset *dataset, const volt_loader_options *options
     loader->options = *options;
     loader->length = length;
     loader->features = volt_dataset_features(dataset);
-    loader->batches =
-        options->drop_last ? length / batch_size : length / batch_size + (length % batch_size != 0);
+    loader->rank = options->rank;
+    loader->ranks = ranks;
+    if (options->contiguous) {
+        const long part = length * (options->rank + 1) / ranks - length * options->rank / ranks;
+        loader->batches = part / batch_size + (part % batch_size != 0);
+    } else {
+        loader->batches = options->drop_last ? length / global_batch
+                                             : length / global_batch + (length % global_batch != 0);
+    }
     loader->sample_ndim = volt_dataset_sample_ndim(dataset);
     memcpy(loader->sample_shape, volt_dataset_sample_shape(dataset),
            (size_t)loader->sample_ndim * sizeof(long));

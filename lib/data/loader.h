@@ -5,6 +5,15 @@
  * global order; without shuffle, 0 .. N-1. Batch b of an epoch holds positions
  * [b B, (b+1) B) of that order; the last batch is smaller unless drop_last drops it.
  *
+ * Ranks (rank r of ranks P; default 0 of 1). Training (contiguous 0): B is per rank, the
+ * global batch G = B P; global batch b covers positions [b G, min((b+1) G, N)) of the
+ * global order (the same for any P) and rank r reads its part
+ * [start + g r / P, start + g (r+1) / P) of its g samples (empty for a tiny last batch);
+ * every rank has the same number of batches, and drop_last drops a last global batch
+ * smaller than G. Evaluation (contiguous 1): rank r reads positions [N r / P, N (r+1) / P)
+ * in batches of B, so every sample is read exactly once and ranks may have different
+ * batch counts. With P = 1 both are the single-process loader.
+ *
  * Prefetch: with prefetch on, a thread reads batch b+1 while the caller trains on b
  * (two host buffers, one filling, one in use). The thread makes no MPI calls. Without
  * prefetch the caller's thread reads on demand; both give identical batches.
@@ -33,6 +42,8 @@ typedef struct volt_loader_options {
     int drop_last;
     int prefetch;
     uint64_t seed;
+    int rank, ranks; /* this rank's part of the data (0 and 0 or 1: all of it) */
+    int contiguous;  /* 1: a contiguous part of the split per rank (evaluation) */
 } volt_loader_options;
 
 typedef struct volt_loader volt_loader;

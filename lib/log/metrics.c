@@ -15,6 +15,11 @@
  * error, after that the new flags replace the old ones. */
 #include "log/metrics.h"
 
+#include <stdint.h>
+#include <stdio.h>
+
+#include "comm/comm.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -350,4 +355,243 @@ volt_metric_values volt_metrics_all_latest(volt_metrics *metrics) {
     for (int i = 0; i < metrics->slot_count; i++)
         if (metrics->slots[i].produced) metrics->order[count++] = &metrics->slots[i];
     return hand_out(metrics, count);
+}
+
+/* ---- across ranks ------------------------------------------------------------------ */
+
+/* The entries taking part (indices into metrics->entries), sorted by name. */
+typedef struct entry_filter_args {
+    const char *prefix;
+    const char *const *names; /* NULL: any name */
+    int name_count;
+} entry_filter_args;
+typedef int (*entry_filter)(const metric_entry *entry, const entry_filter_args *args);
+
+static int step_filter(const metric_entry *entry, const entry_filter_args *args) {
+    (void)args;
+    return entry->step_pending;
+}
+
+static int epoch_filter(const metric_entry *entry, const entry_filter_args *args) {
+    if (entry->epoch_count == 0 || strncmp(entry->name, args->prefix, strlen(args->prefix)) != 0)
+        return 0;
+    if (!args->names) return 1;
+    for (int i = 0; i < args->name_count; i++)
+        if (strcmp(args->names[i], entry->name) == 0) return 1;
+    return 0;
+}
+
+typedef struct named_index {
+    const char *name;
+    int index;
+} named_index;
+
+static int compare_named(const void *a, const void *b) {
+    return strcmp(((const named_index *)a)->name, ((const named_index *)b)->name);
+}
+
+static int select_entries(volt_metrics *metrics, entry_filter filter, const entry_filter_args *args,
+                          int **out, int *count) {
+    *count = 0;
+    const size_t capacity = (size_t)(metrics->entry_count > 0 ? metrics->entry_count : 1);
+    named_index *named = malloc(capacity * sizeof *named);
+    *out = malloc(capacity * sizeof **out);
+    if (!named || !*out) {
+        free(named), free(*out);
+        *out = NULL;
+        return VOLT_ERROR(VOLT_ERR_NOMEM, "out of memory sorting %d metric names",
+                          metrics->entry_count);
+    }
+    for (int i = 0; i < metrics->entry_count; i++)
+        if (filter(&metrics->entries[i], args))
+            named[(*count)++] = (named_index){metrics->entries[i].name, i};
+    qsort(named, (size_t)*count, sizeof *named, compare_named);
+    for (int i = 0; i < *count; i++) (*out)[i] = named[i].index;
+    free(named);
+    return VOLT_OK;
+}
+
+/* Every name separated by '\n', in a malloc'd string. */
+static char *join_names(const volt_metrics *metrics, const int *indices, int count) {
+    size_t length = 1;
+    for (int i = 0; i < count; i++) length += strlen(metrics->entries[indices[i]].name) + 1;
+    char *text = malloc(length), *at = text;
+    if (!text) return NULL;
+    for (int i = 0; i < count; i++) {
+        size_t n = strlen(metrics->entries[indices[i]].name);
+        memcpy(at, metrics->entries[indices[i]].name, n);
+        at[n] = '\n';
+        at += n + 1;
+    }
+    *at = '\0';
+    return text;
+}
+
+/* Whether `name` is a line of the '\n'-separated list. */
+static int list_has(const char *list, const char *name, size_t length) {
+    for (const char *at = list; *at;) {
+        const char *end = strchr(at, '\n');
+        if ((size_t)(end - at) == length && strncmp(at, name, length) == 0) return 1;
+        at = end + 1;
+    }
+    return 0;
+}
+
+/* After a mismatch: gathers every rank's names and reports those some ranks lack. */
+static int report_mismatch(volt_comm *comm, const char *mine, int taking_part, const char *what) {
+    MPI_Comm mpi = volt_comm_mpi(comm);
+    const int size = volt_comm_size(comm);
+    int length = taking_part ? (int)strlen(mine) : 0;
+    int *lengths = malloc((size_t)size * sizeof *lengths);
+    int *offsets = malloc((size_t)size * sizeof *offsets);
+    if (!lengths || !offsets) {
+        free(lengths), free(offsets);
+        return VOLT_ERROR(VOLT_ERR_NOMEM, "out of memory comparing metric names");
+    }
+    int status = MPI_Allgather(&length, 1, MPI_INT, lengths, 1, MPI_INT, mpi);
+    int total = 0;
+    for (int r = 0; r < size; r++) {
+        offsets[r] = total;
+        total += lengths[r];
+    }
+    char *all = malloc((size_t)total + 1);
+    if (status == MPI_SUCCESS && all)
+        status = MPI_Allgatherv(mine, length, MPI_CHAR, all, lengths, offsets, MPI_CHAR, mpi);
+    if (status != MPI_SUCCESS || !all) {
+        free(all), free(lengths), free(offsets);
+        return VOLT_ERROR(VOLT_ERR_ARG, "the ranks logged different %s metric names", what);
+    }
+    char message[1024] = "";
+    size_t used = 0;
+    for (int r = 0; r < size; r++) { /* each name logged somewhere, once */
+        for (int at = offsets[r]; at < offsets[r] + lengths[r];) {
+            const char *name = all + at;
+            size_t name_length =
+                (size_t)((const char *)memchr(name, '\n', (size_t)(offsets[r] + lengths[r] - at)) -
+                         name);
+            int seen_before = 0, missing = 0;
+            for (int q = 0; q < size; q++) {
+                if (lengths[q] == 0) continue;
+                char *list = strndup(all + offsets[q], (size_t)lengths[q]);
+                int has = list && list_has(list, name, name_length);
+                free(list);
+                if (q < r && has) seen_before = 1;
+                if (!has) missing = 1;
+            }
+            if (!seen_before && missing && used + name_length + 40 < sizeof message)
+                used += (size_t)snprintf(message + used, sizeof message - used,
+                                         "%s'%.*s' (logged on rank %d, not on all)",
+                                         used ? ", " : "", (int)name_length, name, r);
+            at += (int)name_length + 1;
+        }
+    }
+    free(all), free(lengths), free(offsets);
+    return VOLT_ERROR(VOLT_ERR_ARG,
+                      "the ranks logged different %s metrics: %s; every rank must log the same "
+                      "names",
+                      what, message[0] ? message : "(names differ)");
+}
+
+/* The name check: all-reduces [count, hash] (max and min over the ranks taking part). */
+static int check_names(volt_comm *comm, const volt_metrics *metrics, const int *indices, int count,
+                       int taking_part, const char *what) {
+    char *joined = join_names(metrics, indices, count);
+    VOLT_CHECK_ALLOC(joined, 1);
+    uint64_t hash = 1469598103934665603ull; /* FNV-1a */
+    for (const char *at = joined; *at; at++) hash = (hash ^ (unsigned char)*at) * 1099511628211ull;
+    int64_t signed_hash = (int64_t)(hash >> 1);
+    int64_t bounds[4] = {taking_part ? count : INT64_MIN, taking_part ? signed_hash : INT64_MIN,
+                         taking_part ? -(int64_t)count : INT64_MIN,
+                         taking_part ? -signed_hash : INT64_MIN};
+    int status = volt_comm_allreduce(comm, bounds, 4, VOLT_I64, VOLT_REDUCE_MAX, NULL);
+    if (status != VOLT_OK) {
+        free(joined);
+        return VOLT_ERROR(status, "cannot compare the %s metric names across ranks", what);
+    }
+    int agree = bounds[0] == INT64_MIN || (bounds[0] == -bounds[2] && bounds[1] == -bounds[3]);
+    if (!agree) status = report_mismatch(comm, joined, taking_part, what);
+    free(joined);
+    return status;
+}
+
+int volt_metrics_reduce_epoch(volt_metrics *metrics, volt_comm *comm, const char *prefix,
+                              const char *const *names, int name_count) {
+    VOLT_CHECK_ARG(metrics && comm);
+    const entry_filter_args args = {prefix ? prefix : "", names, name_count};
+    int *indices, count;
+    VOLT_CHECK(select_entries(metrics, epoch_filter, &args, &indices, &count));
+    int status = check_names(comm, metrics, indices, count, 1, "epoch");
+    double *sums = NULL, *extremes = NULL;
+    if (status == VOLT_OK && count > 0) {
+        sums = malloc((size_t)count * 4 * sizeof *sums);
+        extremes = malloc((size_t)count * 2 * sizeof *extremes);
+        if (!sums || !extremes)
+            status = VOLT_ERROR(VOLT_ERR_NOMEM, "out of memory reducing metrics");
+    }
+    if (status == VOLT_OK && count > 0) {
+        for (int i = 0; i < count; i++) {
+            const metric_entry *entry = &metrics->entries[indices[i]];
+            sums[4 * i] = entry->weighted_sum;
+            sums[4 * i + 1] = entry->weight_sum;
+            sums[4 * i + 2] = entry->sum;
+            sums[4 * i + 3] = (double)entry->epoch_count;
+            extremes[2 * i] = entry->max;
+            extremes[2 * i + 1] = -entry->min;
+        }
+        status =
+            volt_comm_allreduce(comm, sums, (size_t)count * 4, VOLT_F64, VOLT_REDUCE_SUM, NULL);
+        if (status == VOLT_OK)
+            status = volt_comm_allreduce(comm, extremes, (size_t)count * 2, VOLT_F64,
+                                         VOLT_REDUCE_MAX, NULL);
+        if (status == VOLT_OK)
+            for (int i = 0; i < count; i++) {
+                metric_entry *entry = &metrics->entries[indices[i]];
+                entry->weighted_sum = sums[4 * i];
+                entry->weight_sum = sums[4 * i + 1];
+                entry->sum = sums[4 * i + 2];
+                entry->epoch_count = (long)sums[4 * i + 3];
+                entry->max = extremes[2 * i];
+                entry->min = -extremes[2 * i + 1];
+            }
+        else
+            status = VOLT_ERROR(status, "cannot reduce the epoch metrics across ranks");
+    }
+    free(sums);
+    free(extremes);
+    free(indices);
+    return status;
+}
+
+int volt_metrics_reduce_step(volt_metrics *metrics, volt_comm *comm, double weight) {
+    VOLT_CHECK_ARG(metrics && comm);
+    int *indices, count;
+    const entry_filter_args args = {"", NULL, 0};
+    VOLT_CHECK(select_entries(metrics, step_filter, &args, &indices, &count));
+    const int taking_part = weight > 0 || count > 0;
+    if (!(weight > 0)) weight = 0;
+    int status = check_names(comm, metrics, indices, count, taking_part, "step");
+    /* the agreed count: the largest over the ranks (a rank not taking part has none) */
+    int agreed = count;
+    if (status == VOLT_OK)
+        status = volt_comm_allreduce(comm, &agreed, 1, VOLT_I32, VOLT_REDUCE_MAX, NULL);
+    double *values = NULL;
+    if (status == VOLT_OK && agreed > 0) {
+        values = calloc((size_t)agreed + 1, sizeof *values);
+        if (!values) status = VOLT_ERROR(VOLT_ERR_NOMEM, "out of memory reducing metrics");
+    }
+    if (status == VOLT_OK && agreed > 0) {
+        for (int i = 0; i < count; i++)
+            values[i] = metrics->entries[indices[i]].step_value * weight;
+        values[agreed] = taking_part ? weight : 0;
+        status =
+            volt_comm_allreduce(comm, values, (size_t)agreed + 1, VOLT_F64, VOLT_REDUCE_SUM, NULL);
+        if (status == VOLT_OK)
+            for (int i = 0; i < count && values[agreed] > 0; i++)
+                metrics->entries[indices[i]].step_value = values[i] / values[agreed];
+        else
+            status = VOLT_ERROR(status, "cannot reduce the step metrics across ranks");
+    }
+    free(values);
+    free(indices);
+    return status;
 }

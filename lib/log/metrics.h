@@ -52,6 +52,25 @@ volt_metric_values volt_metrics_take_epoch(volt_metrics *metrics, const char *pr
 /* The PROG_BAR metrics' latest values, sorted by name. */
 volt_metric_values volt_metrics_prog_bar(volt_metrics *metrics);
 
+/* Across ranks (collective over comm; every rank calls them at the same point).
+ *
+ * volt_metrics_reduce_epoch combines the EPOCH accumulators of the names starting with
+ * prefix (and, when names is not NULL, among those name_count logged names) over the
+ * group, before volt_metrics_take_epoch produces them: weighted sums and weights summed (so a mean
+ * is the mean over every rank's samples), min of the minima, max of the maxima, sums summed.
+ * volt_metrics_reduce_step replaces each pending STEP value by the mean over the ranks weighted by
+ * `weight` (this rank's batch size); a rank with weight 0 (an empty part of a batch) that logged
+ * nothing takes no part (its values, if any, weigh nothing).
+ *
+ * Both first check that the ranks logged the same names (a count and a hash of the
+ * sorted names, all-reduced): a mismatch is VOLT_ERR_ARG on every rank naming the names
+ * that some ranks did not log, never a hang. */
+typedef struct volt_comm volt_comm;
+VOLT_NODISCARD int volt_metrics_reduce_epoch(volt_metrics *metrics, volt_comm *comm,
+                                             const char *prefix, const char *const *names,
+                                             int name_count);
+VOLT_NODISCARD int volt_metrics_reduce_step(volt_metrics *metrics, volt_comm *comm, double weight);
+
 /* Latest value of a produced metric (by its produced name); 0 if never produced. */
 int volt_metrics_latest(const volt_metrics *metrics, const char *name, double *value);
 /* All produced names so far, sorted (for "monitor metric never logged" errors). */

@@ -423,7 +423,7 @@ typedef struct summary_row {
 static int model_summary_print(volt_callback *cb, volt_trainer *t, volt_module *m) {
     (void)t;
     const model_summary *s = cb->state;
-    if (volt_core_rank() > 0) return VOLT_OK;
+    if (t->rank > 0) return VOLT_OK;
     volt_params *params = volt_module_params(m);
     int n = volt_params_count(params);
     summary_row *rows = calloc(n > 0 ? (size_t)n : 1, sizeof *rows);

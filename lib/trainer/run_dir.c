@@ -7,9 +7,11 @@
  * race for a number take different ones; a version given (trainer.version) that exists is
  * reused, its metrics.csv and predictions.csv removed first. Every file is written under a
  * temporary name and renamed into place, so no file claims more than what happened. Only
- * rank 0 (or a process outside MPI) writes; ranks agreeing on the folder is a later
- * change. */
+ * rank 0 (of the trainer's ranks) writes: it picks the version and the ranks agree on the
+ * outcome, then learn the path from it. predictions.csv holds every rank's rows, gathered
+ * to rank 0 in sample order. */
 #include <dirent.h>
+#include <stdint.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,8 +113,7 @@ static int make_version_folder(const char *parent, long requested, char **out) {
     return VOLT_ERROR(VOLT_ERR_IO, "cannot find a free version folder in %s", parent);
 }
 
-int trainer_open_run_dir(volt_trainer *t, const char *module_name) {
-    if (volt_core_rank() > 0) return VOLT_OK;
+static int open_run_dir_here(volt_trainer *t, const char *module_name) {
     if (!t->log_dir) {
         const char *name = t->options.name[0]            ? t->options.name
                            : module_name && *module_name ? module_name
@@ -141,6 +142,29 @@ int trainer_open_run_dir(volt_trainer *t, const char *module_name) {
     return VOLT_OK;
 }
 
+/* Rank 0 makes the folder (and picks the version); the ranks agree on its success, and
+ * the others learn its path (volt_trainer_log_dir) but write nothing. */
+int trainer_open_run_dir(volt_trainer *t, const char *module_name) {
+    int status = t->rank == 0 ? open_run_dir_here(t, module_name) : VOLT_OK;
+    if (!t->world || volt_comm_size(t->world) == 1) return status;
+    status = volt_comm_agree(t->world, status);
+    if (status != VOLT_OK) {
+        t->failure_agreed = 1;
+        return status;
+    }
+    int32_t words[1024] = {0}; /* the path, sent as 4096 bytes */
+    char *path = (char *)words;
+    if (t->rank == 0) snprintf(path, sizeof words, "%s", t->log_dir);
+    VOLT_CHECK(volt_comm_broadcast(t->world, words, 1024, VOLT_I32, 0, NULL));
+    path[sizeof words - 1] = '\0';
+    if (t->rank > 0 && (!t->log_dir || strcmp(t->log_dir, path) != 0)) {
+        free(t->log_dir);
+        t->log_dir = strdup(path);
+        VOLT_CHECK_ALLOC(t->log_dir, strlen(path) + 1);
+    }
+    return VOLT_OK;
+}
+
 int trainer_save_metrics(volt_trainer *t) {
     if (t->csv) VOLT_CHECK(volt_csv_logger_save(t->csv));
     return VOLT_OK;
@@ -157,7 +181,8 @@ static char *predictions_path(const volt_trainer *t, const char *suffix) {
 
 int trainer_predictions_open(volt_trainer *t, FILE **out) {
     *out = NULL;
-    if (!t->log_dir || t->options.fast_dev_run > 0) return VOLT_OK; /* nothing to write */
+    if (!t->log_dir || t->options.fast_dev_run > 0 || t->rank > 0)
+        return VOLT_OK; /* nothing to write (rank 0 writes every rank's rows) */
     char *path = predictions_path(t, ".tmp");
     VOLT_CHECK_ALLOC(path, strlen(t->log_dir) + 32);
     *out = fopen(path, "w");

@@ -14,14 +14,30 @@
  * Metrics: a training batch's STEP values become a row of metrics.csv when its optimizer
  * step is a multiple of log_every_n_steps (the row's step is that step's 0-based index);
  * an epoch's aggregates are a row at its end; a validation's aggregates a row at its end.
- * Stopping: after each batch and each epoch the loop asks volt_trainer_should_stop. */
+ * Stopping: after each batch and each epoch the loop asks volt_trainer_should_stop.
+ *
+ * Data parallel (dp > 1): each rank trains on its part of the global batch; the loss is
+ * scaled by local_size * dp / global_size (so that averaging gradients gives the global
+ * mean) and by 1 / accumulate_grad_batches; DDP averages gradients on the last
+ * micro-batch of an accumulation (overlapped with backward), ZeRO-1 reduce-scatters them
+ * in its step. Before backward the ranks agree on the step's outcome (an error or a
+ * non-finite loss on any rank fails every rank with that rank's message); an error after
+ * it, while collectives are in flight, aborts the job (volt_abort_with_errors). Training
+ * STEP values are reduced over the ranks each batch (weighted by batch size); EPOCH
+ * aggregates at the end of each loop; evaluation loops make no collective per batch, and
+ * their STEP values are not written with dp > 1 (they are per rank). Setup (prepare_data on
+ * node-local rank 0, setup, loaders, options, the run folder) is agreed with
+ * volt_comm_agree so that every rank fails with the same message. */
+#include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/clock.h"
 #include "core/log.h"
 #include "ops/ops.h"
+#include "runtime/runtime.h"
 #include "trainer/trainer_internal.h"
 
 /* ---- hooks ------------------------------------------------------------------------------- */
@@ -98,6 +114,31 @@ static module_hook module_hook_of(const volt_module_ops *ops, hook_id id) {
 static const char *module_name(const volt_module *m) {
     const volt_module_ops *ops = volt_module_ops_of(m);
     return ops->name ? ops->name : "(unnamed)";
+}
+
+/* With more than one rank, an error no agreement covered (a peer may wait in a
+ * collective): abort the job rather than leave it waiting. */
+static int fatal_if_distributed(const volt_trainer *t, int status) {
+    if (status != VOLT_OK && !t->failure_agreed && t->world && volt_comm_size(t->world) > 1) {
+        volt_error_push(status, __FILE__, __LINE__, __func__,
+                        "rank %d: cannot continue without its peers: aborting the job", t->rank);
+        volt_abort_with_errors(status);
+    }
+    return status;
+}
+
+/* Every rank learns whether all succeeded (a no-op with one rank). */
+static int agree(volt_trainer *t, int status) {
+    if (!t->world || volt_comm_size(t->world) == 1) return status;
+    status = volt_comm_agree(t->world, status);
+    if (status != VOLT_OK) t->failure_agreed = 1;
+    return status;
+}
+
+/* A collective whose failure (a metric-name mismatch) every rank sees alike. */
+static int agreed(volt_trainer *t, int status) {
+    if (status != VOLT_OK) t->failure_agreed = 1;
+    return status;
 }
 
 static const char *callback_name(const volt_callback *cb) {
@@ -227,6 +268,10 @@ static int value_list_add(value_list *list, volt_metric_values values) {
 static int take_eval_epoch(volt_trainer *t, int keep, int print) {
     value_list list = {0};
     int status = VOLT_OK;
+    if (t->world && volt_comm_size(t->world) > 1)
+        VOLT_CHECK(agreed(t, volt_metrics_reduce_epoch(t->metrics, t->world, "",
+                                                       (const char *const *)t->eval_names,
+                                                       t->eval_name_count)));
     for (int i = 0; i < t->eval_name_count && status == VOLT_OK; i++)
         status = value_list_add(&list, volt_metrics_take_epoch(t->metrics, t->eval_names[i]));
     if (status == VOLT_OK && keep) {
@@ -246,14 +291,25 @@ static int prepare_data(volt_trainer *t, volt_datamodule *dm, volt_stage stage) 
     const char *name = ops->name ? ops->name : "(unnamed)";
     if (!ops->setup || !ops->loader)
         return VOLT_ERROR(VOLT_ERR_ARG, "data module %s lacks setup or loader", name);
-    if (ops->prepare_data) {
-        int status = ops->prepare_data(dm, t->config);
+    if (ops->prepare_data) { /* once per node, before any rank's setup */
+        int local_rank = 0, status = VOLT_OK;
+        volt_comm *node = NULL;
+        if (t->world && volt_comm_size(t->world) > 1) {
+            VOLT_CHECK(volt_comm_split_node(t->world, &node));
+            local_rank = volt_comm_rank(node);
+            volt_comm_destroy(node);
+        }
+        if (local_rank == 0) status = ops->prepare_data(dm, t->config);
         if (status != VOLT_OK)
-            return VOLT_ERROR(status, "data module %s: prepare_data failed", name);
+            status = VOLT_ERROR(status, "data module %s: prepare_data failed", name);
+        VOLT_CHECK(agree(t, status)); /* also the barrier before setup */
     }
+    volt_datamodule_set_partition(dm, trainer_dp_rank(t), trainer_dp_size(t));
     int status = ops->setup(dm, stage, t->config);
     if (status != VOLT_OK)
-        return VOLT_ERROR(status, "data module %s: setup(%s) failed", name, volt_stage_name(stage));
+        status =
+            VOLT_ERROR(status, "data module %s: setup(%s) failed", name, volt_stage_name(stage));
+    VOLT_CHECK(agree(t, status));
     return VOLT_OK;
 }
 
@@ -291,15 +347,31 @@ static int limited_batches(const volt_loader *loader, const trainer_amount *limi
     return VOLT_OK;
 }
 
+/* With more than one rank: every rank must have evaluation batches, or none (each reduces
+ * the loop's metrics); a split too small for the ranks is an error on every rank. */
+static int agree_on_batches(volt_trainer *t, long batches, const char *split) {
+    if (!t->world || volt_comm_size(t->world) == 1) return VOLT_OK;
+    int has[2] = {batches > 0, batches == 0}; /* max of each: some rank has, some has not */
+    VOLT_CHECK(volt_comm_allreduce(t->world, has, 2, VOLT_I32, VOLT_REDUCE_MAX, NULL));
+    if (has[0] && has[1]) {
+        t->failure_agreed = 1;
+        return VOLT_ERROR(VOLT_ERR_CONFIG,
+                          "the %s split leaves some ranks without a batch (each rank reads a "
+                          "contiguous part of it): it needs at least one sample per rank, "
+                          "within the trainer.limit_*_batches",
+                          split);
+    }
+    return VOLT_OK;
+}
+
 /* ---- evaluation loops --------------------------------------------------------------------------
  */
 
-static int eval_batches(volt_trainer *t, volt_module *m, volt_loader *loader, long batches,
-                        const char *phase) {
+/* The batches of an evaluation loop (no collective: ranks may have different counts). */
+static int eval_loop(volt_trainer *t, volt_module *m, volt_loader *loader, long batches,
+                     const char *phase) {
     const volt_module_ops *ops = volt_module_ops_of(m);
     int validation = t->stage != TRAINER_TESTING, keep = t->stage != TRAINER_SANITY;
-    int print = !t->fitting;
-    if (validation) VOLT_CHECK(call_hook(t, m, HOOK_VALIDATION_EPOCH_START));
     VOLT_CHECK(volt_loader_start_epoch(loader, 0));
     progress_start(t, phase, batches);
     for (long i = 0; i < batches; i++) {
@@ -315,10 +387,20 @@ static int eval_batches(volt_trainer *t, volt_module *m, volt_loader *loader, lo
             return VOLT_ERROR(status, "module %s: %s failed on batch %ld", module_name(m),
                               validation ? "validation_step" : "test_step", i);
         volt_metric_values step_values = volt_metrics_take_step(t->metrics);
-        if (keep) VOLT_CHECK(add_row(t, step_values));
+        if (keep && trainer_dp_size(t) == 1) VOLT_CHECK(add_row(t, step_values));
         progress_update(t, i + 1);
     }
     progress_end(t);
+    return VOLT_OK;
+}
+
+static int eval_batches(volt_trainer *t, volt_module *m, volt_loader *loader, long batches,
+                        const char *phase) {
+    int validation = t->stage != TRAINER_TESTING, keep = t->stage != TRAINER_SANITY;
+    int print = !t->fitting;
+    if (validation) VOLT_CHECK(call_hook(t, m, HOOK_VALIDATION_EPOCH_START));
+    /* the ranks agree before the reduction of the loop's metrics */
+    VOLT_CHECK(agree(t, eval_loop(t, m, loader, batches, phase)));
     if (print) VOLT_INFO("%s results:", phase);
     /* aggregates before the hooks, so that EarlyStopping sees this validation's values;
      * names the module logs in its own on_validation_epoch_end make a second row */
@@ -363,7 +445,9 @@ typedef struct fit_context {
     long val_batches;     /* per validation; 0: no validation */
     long val_check_batch; /* validate after every this many batches of an epoch */
     volt_optim_config optim;
-    volt_optimizer *optimizer;
+    volt_optimizer *optimizer; /* single and ddp */
+    volt_ddp *ddp;             /* ddp */
+    volt_zero *zero;           /* zero1: replaces the optimizer */
 } fit_context;
 
 static const char *optimizer_kind_name(volt_optimizer_kind kind) {
@@ -430,11 +514,28 @@ static int setup_optimizer(volt_trainer *t, volt_module *m, fit_context *f) {
                               source);
     }
     volt_params *params = volt_module_params(m);
-    if (volt_optimizer_create(&f->optim.optimizer, volt_params_dtype(params), 0,
-                              volt_params_flat_size(params), &f->optimizer) != VOLT_OK)
-        return VOLT_ERROR(VOLT_ERR_CONFIG, "cannot make the optimizer from %s", source);
+    if (t->strategy != TRAINER_STRATEGY_ZERO1 || !t->world) /* ZeRO makes its own */
+        if (volt_optimizer_create(&f->optim.optimizer, volt_params_dtype(params), 0,
+                                  volt_params_flat_size(params), &f->optimizer) != VOLT_OK)
+            return VOLT_ERROR(VOLT_ERR_CONFIG, "cannot make the optimizer from %s", source);
     snprintf(t->optimizer_label, sizeof t->optimizer_label, "%s",
              optimizer_kind_name(f->optim.optimizer.kind));
+    return VOLT_OK;
+}
+
+/* DDP or ZeRO-1 over the dp group (collective; after every rank's setup succeeded). ZeRO
+ * first, as it may reallocate the flat buffers. */
+static int setup_strategy(volt_trainer *t, volt_module *m, fit_context *f) {
+    if (!t->world || t->strategy == TRAINER_STRATEGY_SINGLE) return VOLT_OK;
+    volt_params *params = volt_module_params(m);
+    if (t->strategy == TRAINER_STRATEGY_ZERO1) {
+        VOLT_CHECK(volt_zero_create(t->groups.dp, params, &f->optim.optimizer, &f->zero));
+        t->zero = f->zero;
+        return VOLT_OK;
+    }
+    size_t bucket_bytes = (size_t)(t->options.bucket_mb * 1024.0 * 1024.0);
+    VOLT_CHECK(volt_ddp_create(t->groups.dp, params, bucket_bytes > 0 ? bucket_bytes : 1, &f->ddp));
+    volt_ddp_attach(f->ddp, t->graph);
     return VOLT_OK;
 }
 
@@ -444,9 +545,9 @@ static double lr_now(const volt_trainer *t, const fit_context *f) {
     return volt_lr_at(&f->optim.schedule, at);
 }
 
-static int clip_gradients(volt_trainer *t, volt_module *m, long batch_idx) {
+static int clip_gradients(volt_trainer *t, volt_module *m, const fit_context *f, long batch_idx) {
     const trainer_options *o = &t->options;
-    if (o->gradient_clip_val <= 0) return VOLT_OK;
+    if (o->gradient_clip_val <= 0 || f->zero) return VOLT_OK; /* ZeRO clips in its step */
     volt_params *params = volt_module_params(m);
     void *grad = volt_params_grad(params);
     size_t n = volt_params_flat_size(params);
@@ -463,51 +564,84 @@ static int clip_gradients(volt_trainer *t, volt_module *m, long batch_idx) {
     return VOLT_OK;
 }
 
-/* One training batch, up to and including the optimizer step when the batch ends an
- * accumulation; *stepped says whether it did. */
-static int train_batch(volt_trainer *t, volt_module *m, fit_context *f, const volt_batch *batch,
-                       long batch_idx, int *stepped) {
+/* This batch's loss on this rank, checked; the ranks agree on the outcome (an error or a
+ * non-finite loss anywhere fails every rank with that rank's message). *global_size
+ * receives the samples of the batch over the dp group. */
+static int batch_loss(volt_trainer *t, volt_module *m, const volt_batch *batch, long batch_idx,
+                      volt_tensor **loss_out, long *global_size) {
     const volt_module_ops *ops = volt_module_ops_of(m);
-    const trainer_options *o = &t->options;
-    *stepped = 0;
-    t->batch_size = batch->size;
-    volt_tensor *loss = ops->training_step(m, batch, batch_idx);
-    if (!loss)
-        return VOLT_ERROR(volt_error_status() ? volt_error_status() : VOLT_ERR_ARG,
-                          "module %s: training_step gave no loss at step %ld (epoch %ld, batch "
-                          "%ld)",
-                          module_name(m), t->global_step, t->current_epoch, batch_idx);
-    if (volt_tensor_numel(loss) != 1 || (loss->dtype != VOLT_F32 && loss->dtype != VOLT_F64)) {
-        char described[96];
-        return VOLT_ERROR(VOLT_ERR_SHAPE,
-                          "module %s: training_step returned %s, expected a "
-                          "scalar f32 or f64 loss",
-                          module_name(m), volt_tensor_describe(loss, described, sizeof described));
+    volt_tensor *loss = NULL;
+    int status = VOLT_OK;
+    *global_size = batch->size;
+    if (batch->size > 0 || !t->world) {
+        loss = ops->training_step(m, batch, batch_idx);
+        if (!loss)
+            status = VOLT_ERROR(volt_error_status() ? volt_error_status() : VOLT_ERR_ARG,
+                                "module %s: training_step gave no loss at step %ld (epoch %ld, "
+                                "batch %ld)",
+                                module_name(m), t->global_step, t->current_epoch, batch_idx);
+        else if (volt_tensor_numel(loss) != 1 ||
+                 (loss->dtype != VOLT_F32 && loss->dtype != VOLT_F64)) {
+            char described[96];
+            status =
+                VOLT_ERROR(VOLT_ERR_SHAPE,
+                           "module %s: training_step returned %s, expected a "
+                           "scalar f32 or f64 loss",
+                           module_name(m), volt_tensor_describe(loss, described, sizeof described));
+        } else {
+            double value = volt_tensor_get_flat(loss, 0);
+            if (!isfinite(value))
+                status = VOLT_ERROR(VOLT_ERR_NUMERIC, /* agreement adds "rank R: " */
+                                    "the training loss is %g at step %ld (epoch %ld, batch %ld): "
+                                    "stopping (lower the learning rate, clip gradients, or "
+                                    "check the data)",
+                                    value, t->global_step, t->current_epoch, batch_idx);
+        }
     }
-    double value = volt_tensor_get_flat(loss, 0);
-    if (!isfinite(value))
-        return VOLT_ERROR(VOLT_ERR_NUMERIC,
-                          "the training loss is %g at step %ld (epoch %ld, batch %ld): "
-                          "stopping (lower the learning rate, clip gradients, or check the data)",
-                          value, t->global_step, t->current_epoch, batch_idx);
-    VOLT_CHECK(call_before_backward(t, m, loss));
-    volt_tensor *scaled = loss;
-    if (o->accumulate_grad_batches > 1) {
-        scaled = volt_scale(loss, 1.0 / (double)o->accumulate_grad_batches);
-        VOLT_CHECK_PTR(scaled);
+    if (t->world && volt_comm_size(t->world) > 1) {
+        VOLT_CHECK(agree(t, status));
+        int64_t size = batch->size;
+        VOLT_CHECK(volt_comm_allreduce(t->groups.dp, &size, 1, VOLT_I64, VOLT_REDUCE_SUM, NULL));
+        *global_size = (long)size;
     }
-    VOLT_CHECK(volt_backward(scaled));
-    VOLT_CHECK(call_hook(t, m, HOOK_AFTER_BACKWARD));
+    VOLT_CHECK(status);
+    *loss_out = loss;
+    return VOLT_OK;
+}
 
-    int ends_accumulation =
-        (batch_idx + 1) % o->accumulate_grad_batches == 0 || batch_idx + 1 == f->train_batches;
+/* After the loss: backward (scaled), gradient averaging, and on the last micro-batch of an
+ * accumulation clipping and the optimizer step. */
+static int train_backward_and_step(volt_trainer *t, volt_module *m, fit_context *f,
+                                   volt_tensor *loss, long local_size, long global_size,
+                                   long batch_idx, int ends_accumulation, int *stepped) {
+    const trainer_options *o = &t->options;
+    if (loss) {
+        VOLT_CHECK(call_before_backward(t, m, loss));
+        double scale = 1.0 / (double)o->accumulate_grad_batches;
+        if (f->ddp || f->zero) /* the group's average of the gradients is the global mean */
+            scale *= (double)local_size * (double)trainer_dp_size(t) / (double)global_size;
+        volt_tensor *scaled = loss;
+        if (scale != 1.0) {
+            scaled = volt_scale(loss, scale);
+            VOLT_CHECK_PTR(scaled);
+        }
+        VOLT_CHECK(volt_backward(scaled));
+    }
+    if (f->ddp) VOLT_CHECK(volt_ddp_finish(f->ddp));
+    VOLT_CHECK(call_hook(t, m, HOOK_AFTER_BACKWARD));
     if (!ends_accumulation) return VOLT_OK;
-    VOLT_CHECK(clip_gradients(t, m, batch_idx));
+    VOLT_CHECK(clip_gradients(t, m, f, batch_idx));
     VOLT_CHECK(call_hook(t, m, HOOK_BEFORE_OPTIMIZER_STEP));
     volt_params *params = volt_module_params(m);
     double lr = lr_now(t, f);
-    int status =
-        volt_optimizer_step(f->optimizer, volt_params_data(params), volt_params_grad(params), lr);
+    int status;
+    if (f->zero) {
+        double norm = 0;
+        status = volt_zero_step(f->zero, lr, o->gradient_clip_val, &norm);
+    } else {
+        status = volt_optimizer_step(f->optimizer, volt_params_data(params),
+                                     volt_params_grad(params), lr);
+    }
     if (status != VOLT_OK)
         return VOLT_ERROR(status, "optimizer step %ld failed (epoch %ld, batch %ld, lr %g)",
                           t->global_step, t->current_epoch, batch_idx, lr);
@@ -516,6 +650,25 @@ static int train_batch(volt_trainer *t, volt_module *m, fit_context *f, const vo
     volt_params_zero_grad(params);
     *stepped = 1; /* the schedule steps with global_step (or current_epoch): see lr_now */
     return VOLT_OK;
+}
+
+/* One training batch, up to and including the optimizer step when the batch ends an
+ * accumulation; *stepped says whether it did. */
+static int train_batch(volt_trainer *t, volt_module *m, fit_context *f, const volt_batch *batch,
+                       long batch_idx, int *stepped) {
+    const trainer_options *o = &t->options;
+    *stepped = 0;
+    t->batch_size = batch->size;
+    int ends_accumulation =
+        (batch_idx + 1) % o->accumulate_grad_batches == 0 || batch_idx + 1 == f->train_batches;
+    if (f->ddp) volt_ddp_set_sync(f->ddp, ends_accumulation);
+    volt_tensor *loss = NULL;
+    long global_size = 0;
+    VOLT_CHECK(batch_loss(t, m, batch, batch_idx, &loss, &global_size));
+    /* an error from here on leaves peers inside collectives: fatal with dp > 1 */
+    int status = train_backward_and_step(t, m, f, loss, batch->size, global_size, batch_idx,
+                                         ends_accumulation, stepped);
+    return fatal_if_distributed(t, status);
 }
 
 static int should_validate(const volt_trainer *t, const fit_context *f, long batch_idx) {
@@ -544,6 +697,9 @@ static int train_epoch(volt_trainer *t, volt_module *m, fit_context *f) {
         volt_graph_reset(t->graph);
         VOLT_CHECK(status);
         VOLT_CHECK(call_train_batch_end(t, m, i));
+        if (t->world && volt_comm_size(t->world) > 1)
+            VOLT_CHECK(
+                agreed(t, volt_metrics_reduce_step(t->metrics, t->world, (double)batch.size)));
         volt_metric_values step_values = volt_metrics_take_step(t->metrics);
         if (stepped && t->global_step % t->options.log_every_n_steps == 0) {
             VOLT_CHECK(add_row(t, step_values));
@@ -559,6 +715,8 @@ static int train_epoch(volt_trainer *t, volt_module *m, fit_context *f) {
     }
     if (phase_open) progress_end(t);
     VOLT_CHECK(call_hook(t, m, HOOK_TRAIN_EPOCH_END));
+    if (t->world && volt_comm_size(t->world) > 1)
+        VOLT_CHECK(agreed(t, volt_metrics_reduce_epoch(t->metrics, t->world, "", NULL, 0)));
     VOLT_CHECK(add_row(t, volt_metrics_take_epoch(t->metrics, "")));
     VOLT_CHECK(trainer_save_metrics(t));
     t->epochs_done++;
@@ -570,10 +728,9 @@ static int train_epoch(volt_trainer *t, volt_module *m, fit_context *f) {
     return VOLT_OK;
 }
 
-static int fit_setup(volt_trainer *t, volt_module *m, volt_datamodule *dm, fit_context *f) {
+static int fit_setup_local(volt_trainer *t, volt_module *m, volt_datamodule *dm, fit_context *f) {
     const volt_module_ops *ops = volt_module_ops_of(m);
     const trainer_options *o = &t->options;
-    VOLT_CHECK(prepare_data(t, dm, VOLT_STAGE_FIT));
     VOLT_CHECK(get_loader(dm, VOLT_SPLIT_TRAIN, 1, &f->train_loader));
     if (ops->validation_step) VOLT_CHECK(get_loader(dm, VOLT_SPLIT_VAL, 0, &f->val_loader));
     VOLT_CHECK(limited_batches(f->train_loader, &o->limit_train, "trainer.limit_train_batches",
@@ -593,6 +750,14 @@ static int fit_setup(volt_trainer *t, volt_module *m, volt_datamodule *dm, fit_c
         if (f->val_check_batch < 1) f->val_check_batch = 1;
     }
     VOLT_CHECK(setup_optimizer(t, m, f));
+    return VOLT_OK;
+}
+
+static int fit_setup(volt_trainer *t, volt_module *m, volt_datamodule *dm, fit_context *f) {
+    VOLT_CHECK(prepare_data(t, dm, VOLT_STAGE_FIT));
+    VOLT_CHECK(agree(t, fit_setup_local(t, m, dm, f)));
+    VOLT_CHECK(agree_on_batches(t, f->val_batches, "validation"));
+    VOLT_CHECK(setup_strategy(t, m, f));
     VOLT_CHECK(trainer_open_run_dir(t, module_name(m)));
     return VOLT_OK;
 }
@@ -626,6 +791,7 @@ static int fit_run(volt_trainer *t, volt_module *m, volt_datamodule *dm, fit_con
 /* A loop's start and end: the module knows its trainer only in between. */
 static void loop_begin(volt_trainer *t, volt_module *m) {
     t->module = m;
+    t->failure_agreed = 0;
     volt_module_attach(m, t);
     t->stage = TRAINER_IDLE;
     t->batch_size = 0;
@@ -646,13 +812,20 @@ int volt_trainer_fit(volt_trainer *t, volt_module *m, volt_datamodule *dm) {
     loop_begin(t, m);
     t->fitting = 1;
     t->current_epoch = t->global_step = t->epochs_done = 0;
-    t->stop_requested = t->stop_deferred_noted = 0;
+    t->stop_requested = t->stop_deferred_noted = t->time_up = 0;
     free(t->stop_reason);
     t->stop_reason = NULL;
     fit_context f = {0};
     int status = fit_run(t, m, dm, &f);
+    if (f.ddp) {
+        volt_graph_on_grad_ready(t->graph, NULL, NULL);
+        volt_ddp_destroy(f.ddp);
+    }
+    volt_zero_destroy(f.zero);
+    t->zero = NULL;
     volt_optimizer_destroy(f.optimizer);
     loop_end(t, m);
+    status = fatal_if_distributed(t, status);
     if (status != VOLT_OK)
         return VOLT_ERROR(status, "fit of %s stopped at epoch %ld, step %ld", module_name(m),
                           t->current_epoch, t->global_step);
@@ -668,11 +841,14 @@ static int eval_run(volt_trainer *t, volt_module *m, volt_datamodule *dm, int te
                           test ? "test_step" : "validation_step");
     VOLT_CHECK(prepare_data(t, dm, test ? VOLT_STAGE_TEST : VOLT_STAGE_VALIDATE));
     volt_loader *loader;
-    VOLT_CHECK(get_loader(dm, test ? VOLT_SPLIT_TEST : VOLT_SPLIT_VAL, 1, &loader));
-    long batches;
-    VOLT_CHECK(limited_batches(loader, test ? &t->options.limit_test : &t->options.limit_val,
-                               test ? "trainer.limit_test_batches" : "trainer.limit_val_batches",
-                               &batches));
+    long batches = 0;
+    int status = get_loader(dm, test ? VOLT_SPLIT_TEST : VOLT_SPLIT_VAL, 1, &loader);
+    if (status == VOLT_OK)
+        status = limited_batches(loader, test ? &t->options.limit_test : &t->options.limit_val,
+                                 test ? "trainer.limit_test_batches" : "trainer.limit_val_batches",
+                                 &batches);
+    VOLT_CHECK(agree(t, status));
+    VOLT_CHECK(agree_on_batches(t, batches, test ? "test" : "validation"));
     VOLT_CHECK(trainer_open_run_dir(t, module_name(m)));
     VOLT_CHECK(run_eval(t, m, loader, batches, test ? TRAINER_TESTING : TRAINER_VALIDATING));
     return VOLT_OK;
@@ -681,7 +857,7 @@ static int eval_run(volt_trainer *t, volt_module *m, volt_datamodule *dm, int te
 int volt_trainer_validate(volt_trainer *t, volt_module *m, volt_datamodule *dm) {
     VOLT_CHECK_ARG(t && m && dm);
     loop_begin(t, m);
-    int status = eval_run(t, m, dm, 0);
+    int status = fatal_if_distributed(t, eval_run(t, m, dm, 0));
     loop_end(t, m);
     VOLT_CHECK(status);
     return VOLT_OK;
@@ -690,7 +866,7 @@ int volt_trainer_validate(volt_trainer *t, volt_module *m, volt_datamodule *dm) 
 int volt_trainer_test(volt_trainer *t, volt_module *m, volt_datamodule *dm) {
     VOLT_CHECK_ARG(t && m && dm);
     loop_begin(t, m);
-    int status = eval_run(t, m, dm, 1);
+    int status = fatal_if_distributed(t, eval_run(t, m, dm, 1));
     loop_end(t, m);
     VOLT_CHECK(status);
     return VOLT_OK;
@@ -726,34 +902,94 @@ static int predict_batches(volt_trainer *t, volt_module *m, volt_loader *loader,
     return VOLT_OK;
 }
 
+/* With more than one rank: every rank's rows (its contiguous part of the split, with a
+ * header line first) go to rank 0, which writes them in rank order, that is sample order. */
+static int gather_predictions(volt_trainer *t, const char *rows, size_t size, FILE *file) {
+    MPI_Comm mpi = volt_comm_mpi(t->world);
+    const int ranks = volt_comm_size(t->world);
+    if (size > (size_t)INT_MAX)
+        return VOLT_ERROR(VOLT_ERR_UNSUPPORTED, "%zu bytes of predictions on one rank", size);
+    int length = (int)size;
+    int *lengths = calloc((size_t)ranks, sizeof *lengths),
+        *offsets = calloc((size_t)ranks, sizeof *offsets);
+    if (!lengths || !offsets) {
+        free(lengths), free(offsets);
+        return VOLT_ERROR(VOLT_ERR_NOMEM, "out of memory gathering predictions");
+    }
+    int status = VOLT_OK;
+    VOLT_CHECK_MPI(MPI_Gather(&length, 1, MPI_INT, lengths, 1, MPI_INT, 0, mpi));
+    long total = 0;
+    for (int r = 0; r < ranks; r++) {
+        offsets[r] = (int)total;
+        total += lengths[r];
+    }
+    char *all = t->rank == 0 ? malloc((size_t)total + 1) : NULL;
+    if (t->rank == 0 && (!all || total > INT_MAX))
+        status = VOLT_ERROR(VOLT_ERR_NOMEM, "cannot gather %ld bytes of predictions", total);
+    VOLT_CHECK(volt_comm_agree(t->world, status));
+    VOLT_CHECK_MPI(MPI_Gatherv(rows, length, MPI_CHAR, all, lengths, offsets, MPI_CHAR, 0, mpi));
+    int header_written = 0;
+    for (int r = 0; t->rank == 0 && file && r < ranks; r++) {
+        const char *part = all + offsets[r], *end = part + lengths[r];
+        if (part == end) continue;
+        const char *body = memchr(part, '\n', (size_t)(end - part));
+        body = body ? body + 1 : end;
+        if (!header_written) fwrite(part, 1, (size_t)(body - part), file);
+        header_written = 1;
+        fwrite(body, 1, (size_t)(end - body), file);
+    }
+    free(all), free(lengths), free(offsets);
+    return VOLT_OK;
+}
+
 static int predict_run(volt_trainer *t, volt_module *m, volt_datamodule *dm) {
     VOLT_CHECK(prepare_data(t, dm, VOLT_STAGE_PREDICT));
     volt_loader *loader;
-    VOLT_CHECK(get_loader(dm, VOLT_SPLIT_PREDICT, 1, &loader));
-    long batches;
-    VOLT_CHECK(limited_batches(loader, &t->options.limit_predict, "trainer.limit_predict_batches",
-                               &batches));
+    long batches = 0;
+    int status = get_loader(dm, VOLT_SPLIT_PREDICT, 1, &loader);
+    if (status == VOLT_OK)
+        status = limited_batches(loader, &t->options.limit_predict, "trainer.limit_predict_batches",
+                                 &batches);
+    VOLT_CHECK(agree(t, status));
     VOLT_CHECK(trainer_open_run_dir(t, module_name(m)));
     FILE *file = NULL;
-    VOLT_CHECK(trainer_predictions_open(t, &file));
+    VOLT_CHECK(agree(t, trainer_predictions_open(t, &file)));
+    const int distributed = t->world && volt_comm_size(t->world) > 1;
+    char *rows = NULL;
+    size_t rows_size = 0;
+    FILE *rows_file = NULL; /* this rank's rows, with more than one rank */
+    if (distributed && t->log_dir && t->options.fast_dev_run == 0) {
+        rows_file = open_memstream(&rows, &rows_size);
+        if (!rows_file) status = VOLT_ERROR(VOLT_ERR_NOMEM, "cannot buffer the predictions");
+        if (agree(t, status) != VOLT_OK) {
+            (void)trainer_predictions_close(t, file, 0);
+            return VOLT_ERROR(VOLT_ERR_NOMEM, "cannot buffer the predictions");
+        }
+    }
     t->stage = TRAINER_PREDICTING;
     int was_grad = volt_graph_set_grad_enabled(t->graph, 0);
     int was_training = volt_graph_training(t->graph);
     volt_graph_set_training(t->graph, 0);
-    int status = predict_batches(t, m, loader, batches, file);
+    status = predict_batches(t, m, loader, batches, rows_file ? rows_file : file);
     volt_graph_reset(t->graph);
     volt_graph_set_training(t->graph, was_training);
     volt_graph_set_grad_enabled(t->graph, was_grad);
+    if (distributed) {
+        if (rows_file) fclose(rows_file);
+        status = agree(t, status);
+        if (status == VOLT_OK && rows_file) status = gather_predictions(t, rows, rows_size, file);
+        free(rows);
+    }
     int closed = trainer_predictions_close(t, file, status == VOLT_OK);
     VOLT_CHECK(status);
-    VOLT_CHECK(closed);
+    VOLT_CHECK(agree(t, closed));
     return VOLT_OK;
 }
 
 int volt_trainer_predict(volt_trainer *t, volt_module *m, volt_datamodule *dm) {
     VOLT_CHECK_ARG(t && m && dm);
     loop_begin(t, m);
-    int status = predict_run(t, m, dm);
+    int status = fatal_if_distributed(t, predict_run(t, m, dm));
     loop_end(t, m);
     VOLT_CHECK(status);
     return VOLT_OK;

@@ -16,6 +16,14 @@
  *   trainer.default_root_dir ("runs"), trainer.name ("": the model's name),
  *   trainer.version (-1: the next free number), trainer.precision ("32-true"; other
  *   precisions are rejected until the CUDA back end lands).
+ *   trainer.layout ("": dp = world size; lib/dist/layout.h), trainer.strategy ("auto":
+ *   ddp when dp > 1, else single; "single" (an error with dp > 1), "ddp", "zero1"),
+ *   strategy.bucket_mb (25: DDP's gradient bucket size, MB). With dp > 1, data.batch_size
+ *   is per rank (the global batch is batch_size * dp) and gradients are averaged over the
+ *   global batch; zero1 shards the optimizer state (gradient_clip_algorithm "value" is
+ *   rejected with it: ZeRO clips by the global norm). Logged metrics are reduced over
+ *   the ranks (every rank must log the same names), stop decisions are collective, a
+ *   NaN loss on any rank stops every rank, and only rank 0 writes files and prints.
  *   optimizer.name ("adamw"|"adam"|"sgd"), optimizer.lr (1e-3), optimizer.weight_decay
  *   (0.01 for adamw, else 0), optimizer.momentum (0), optimizer.nesterov (false),
  *   optimizer.beta1 (0.9), optimizer.beta2 (0.999), optimizer.eps (1e-8): used when the
@@ -42,6 +50,8 @@
 #ifndef VOLT_TRAINER_TRAINER_H
 #define VOLT_TRAINER_TRAINER_H
 
+#include <mpi.h>
+
 #include "data/datamodule.h"
 #include "trainer/callback.h"
 #include "trainer/module.h"
@@ -52,6 +62,11 @@ VOLT_NODISCARD int volt_trainer_declare(volt_config *config);
  * and builds the callbacks listed under callbacks. The configuration must outlive the
  * trainer (config.yaml is written from it at each fit). */
 VOLT_NODISCARD int volt_trainer_create(const volt_config *config, volt_trainer **out);
+/* The same on the ranks of comm (volt_trainer_create uses MPI_COMM_WORLD): a trainer on
+ * MPI_COMM_SELF is a one-rank run inside a larger job. Collective over comm when MPI is
+ * initialised; without MPI the trainer is one rank. */
+VOLT_NODISCARD int volt_trainer_create_on(const volt_config *config, MPI_Comm comm,
+                                          volt_trainer **out);
 void volt_trainer_destroy(volt_trainer *trainer);
 
 /* Adds a callback from code (after those from the configuration). */
@@ -80,7 +95,7 @@ void volt_trainer_request_stop(volt_trainer *trainer, const char *reason);
 /* Whether the loop stops now: a request (once min_epochs are done), max_steps,
  * max_epochs, max_time (the limits do not wait for min_epochs). Every stop decision of
  * the loop goes through it. */
-int volt_trainer_should_stop(const volt_trainer *trainer);
+int volt_trainer_should_stop(volt_trainer *trainer); /* collective with dp > 1 */
 const char *volt_trainer_stop_reason(const volt_trainer *trainer);
 
 #endif

@@ -2,8 +2,8 @@
  * and defaults, read and checked once at create), its life cycle, and the small
  * functions callbacks and modules call: where the loop is, and stopping.
  *
- * Every stop decision goes through volt_trainer_should_stop, so that a later change can
- * make it collective (all ranks stop together) in one place. */
+ * Every stop decision goes through volt_trainer_should_stop, collective with more than
+ * one rank (all ranks stop together). */
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -13,6 +13,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "runtime/runtime.h"
 #include "trainer/trainer_internal.h"
 
 /* ---- declarations ------------------------------------------------------------------------ */
@@ -74,6 +75,11 @@ static const key_decl trainer_keys[] = {
     {"trainer.version", VOLT_CONFIG_INT, "-1", "run folder version (-1: the next free one)"},
     {"trainer.precision", VOLT_CONFIG_STRING, "32-true",
      "32-true (16-mixed, bf16-mixed and the others come with the CUDA back end)"},
+    {"trainer.layout", VOLT_CONFIG_STRING, "",
+     "rank layout, such as dp=4 (\"\": dp = the number of ranks)"},
+    {"trainer.strategy", VOLT_CONFIG_STRING, "auto",
+     "auto (ddp when dp > 1, else single), single, ddp or zero1"},
+    {"strategy.bucket_mb", VOLT_CONFIG_FLOAT, "25", "DDP gradient bucket size in MB"},
     {"optimizer.name", VOLT_CONFIG_STRING, "adamw",
      "adamw, adam or sgd (when the module has "
      "no configure_optimizers)"},
@@ -424,6 +430,17 @@ static int read_options(const volt_config *c, trainer_options *o) {
     VOLT_CHECK(read_optimizer(c, &o->optim.optimizer));
     VOLT_CHECK(read_schedule(c, &o->optim));
 
+    VOLT_CHECK(volt_config_get_string(c, "trainer.layout", &o->layout_text));
+    VOLT_CHECK(volt_config_get_string(c, "trainer.strategy", &o->strategy_text));
+    if (strcmp(o->strategy_text, "auto") != 0 && strcmp(o->strategy_text, "single") != 0 &&
+        strcmp(o->strategy_text, "ddp") != 0 && strcmp(o->strategy_text, "zero1") != 0)
+        return VOLT_ERROR(VOLT_ERR_CONFIG,
+                          "trainer.strategy = '%s': expected auto, single, ddp or zero1",
+                          o->strategy_text);
+    VOLT_CHECK(volt_config_get_float(c, "strategy.bucket_mb", &o->bucket_mb));
+    if (!(o->bucket_mb > 0) || !isfinite(o->bucket_mb))
+        return VOLT_ERROR(VOLT_ERR_CONFIG, "strategy.bucket_mb = %g: expected > 0", o->bucket_mb);
+
     if (o->fast_dev_run > 0) {
         VOLT_CHECK(check_fast_dev_run_conflicts(c, o));
         trainer_amount n = {.is_count = 1, .count = o->fast_dev_run};
@@ -499,24 +516,70 @@ static int build_config_callbacks(volt_trainer *t) {
     return VOLT_OK;
 }
 
-static int trainer_build(volt_trainer *t) {
+/* The ranks: the layout (parsed on every rank, so that a wrong one fails everywhere with
+ * the same message before any work), the groups and the strategy. */
+static int build_ranks(volt_trainer *t, MPI_Comm parent) {
+    int mpi_up = 0;
+    MPI_Initialized(&mpi_up);
+    int world_size = 1;
+    if (mpi_up) {
+        VOLT_CHECK(volt_comm_create(parent, &t->world));
+        t->rank = volt_comm_rank(t->world);
+        world_size = volt_comm_size(t->world);
+    }
+    VOLT_CHECK(volt_layout_parse(t->options.layout_text, world_size, &t->layout));
+    if (t->world) VOLT_CHECK(volt_groups_create(t->world, &t->layout, &t->groups));
+    const char *strategy = t->options.strategy_text;
+    const int dp = t->layout.dp;
+    if (strcmp(strategy, "single") == 0 && dp > 1)
+        return VOLT_ERROR(VOLT_ERR_CONFIG,
+                          "trainer.strategy = single, but the layout has dp = %d ranks: use "
+                          "ddp or zero1 (or auto)",
+                          dp);
+    if (strcmp(strategy, "zero1") == 0) {
+        if (t->options.clip_by_value && t->options.gradient_clip_val > 0)
+            return VOLT_ERROR(VOLT_ERR_CONFIG,
+                              "trainer.gradient_clip_algorithm = value is not supported with "
+                              "trainer.strategy = zero1 (ZeRO clips by the global norm): use "
+                              "gradient_clip_algorithm = norm, or strategy ddp");
+        t->strategy = TRAINER_STRATEGY_ZERO1;
+    } else if (strcmp(strategy, "ddp") == 0 || (strcmp(strategy, "auto") == 0 && dp > 1)) {
+        t->strategy = TRAINER_STRATEGY_DDP;
+    } else {
+        t->strategy = TRAINER_STRATEGY_SINGLE;
+    }
+    return VOLT_OK;
+}
+
+volt_comm *trainer_dp_comm(const volt_trainer *t) {
+    return t->world && t->layout.dp > 1 ? t->groups.dp : NULL;
+}
+int trainer_dp_size(const volt_trainer *t) { return t->world ? t->layout.dp : 1; }
+int trainer_dp_rank(const volt_trainer *t) { return t->world ? t->groups.dp_rank : 0; }
+
+static int trainer_build(volt_trainer *t, MPI_Comm parent) {
     VOLT_CHECK(read_options(t->config, &t->options));
+    VOLT_CHECK(build_ranks(t, parent));
     VOLT_CHECK(build_config_callbacks(t));
     volt_graph_options graph_options = {.seed = (uint64_t)t->options.seed};
     VOLT_CHECK(volt_graph_create(&graph_options, &t->graph));
     VOLT_CHECK(volt_metrics_create(&t->metrics));
-    if (t->options.enable_progress_bar && volt_core_rank() <= 0)
+    if (t->options.enable_progress_bar && t->rank == 0)
         VOLT_CHECK(volt_progress_create(stdout, -1, t->options.log_every_n_steps, &t->progress));
     return VOLT_OK;
 }
 
 int volt_trainer_create(const volt_config *config, volt_trainer **out) {
+    return volt_trainer_create_on(config, MPI_COMM_WORLD, out);
+}
+
+int volt_trainer_create_on(const volt_config *config, MPI_Comm comm, volt_trainer **out) {
     VOLT_CHECK_ARG(config && out);
     *out = NULL;
     volt_trainer *t = calloc(1, sizeof *t);
     VOLT_CHECK_ALLOC(t, sizeof *t);
     t->config = config;
-    int status = trainer_build(t);
+    int status = trainer_build(t, comm);
     if (status != VOLT_OK) {
         volt_trainer_destroy(t);
         return status;
@@ -537,6 +600,8 @@ void volt_trainer_destroy(volt_trainer *t) {
     free(t->eval_names);
     free(t->log_dir);
     free(t->stop_reason);
+    if (t->groups.dp || t->groups.tp) volt_groups_destroy(&t->groups);
+    volt_comm_destroy(t->world);
     free(t);
 }
 
@@ -572,13 +637,30 @@ static const char *stop_condition(const volt_trainer *t) {
     if (t->stop_requested && t->epochs_done >= o->min_epochs) return "request";
     if (o->max_steps >= 0 && t->global_step >= o->max_steps) return "max_steps";
     if (o->max_epochs >= 0 && t->epochs_done >= o->max_epochs) return "max_epochs";
-    if (o->max_time > 0 && volt_clock_seconds() - t->fit_start_time >= o->max_time)
+    if (o->max_time > 0 && (t->time_up || volt_clock_seconds() - t->fit_start_time >= o->max_time))
         return "max_time";
     return NULL;
 }
 
-/* The one place the loop decides to stop (made collective when ranks must agree). */
-int volt_trainer_should_stop(const volt_trainer *t) { return t && stop_condition(t) != NULL; }
+/* The one place the loop decides to stop. With more than one rank it is collective: any
+ * rank's stop request or elapsed max_time stops every rank (step and epoch counts are
+ * the same everywhere; early stopping sees the same reduced metrics). */
+int volt_trainer_should_stop(volt_trainer *t) {
+    if (!t) return 0;
+    if (!t->world || volt_comm_size(t->world) == 1) return stop_condition(t) != NULL;
+    const trainer_options *o = &t->options;
+    int flags[2] = {t->stop_requested,
+                    o->max_time > 0 && volt_clock_seconds() - t->fit_start_time >= o->max_time};
+    int status = volt_comm_allreduce(t->world, flags, 2, VOLT_I32, VOLT_REDUCE_MAX, NULL);
+    if (status != VOLT_OK) {
+        volt_error_push(status, __FILE__, __LINE__, __func__,
+                        "rank %d: the ranks cannot agree on stopping: aborting the job", t->rank);
+        volt_abort_with_errors(status);
+    }
+    if (flags[0] && !t->stop_requested) volt_trainer_request_stop(t, "another rank asked to stop");
+    if (flags[1]) t->time_up = 1;
+    return stop_condition(t) != NULL;
+}
 
 const char *volt_trainer_stop_reason(const volt_trainer *t) { return t ? t->stop_reason : NULL; }
 

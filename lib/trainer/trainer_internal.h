@@ -10,6 +10,9 @@
 
 #include <stdio.h>
 
+#include "dist/ddp.h"
+#include "dist/layout.h"
+#include "dist/zero.h"
 #include "log/csv_logger.h"
 #include "log/progress.h"
 #include "trainer/trainer.h"
@@ -37,6 +40,13 @@ struct volt_callback {
     void *state;
 };
 
+/* trainer.strategy, resolved ("auto" is ddp when dp > 1, else single). */
+typedef enum trainer_strategy {
+    TRAINER_STRATEGY_SINGLE = 0,
+    TRAINER_STRATEGY_DDP,
+    TRAINER_STRATEGY_ZERO1
+} trainer_strategy;
+
 /* The trainer.*, optimizer.* and lr_scheduler.* options, read and checked. */
 typedef struct trainer_options {
     long max_epochs; /* -1: no limit */
@@ -61,11 +71,22 @@ typedef struct trainer_options {
     const char *name;        /* "": the module's name */
     long version;            /* -1: the next free number */
     volt_optim_config optim; /* from optimizer.* / lr_scheduler.* */
+    const char *layout_text; /* trainer.layout ("": dp = world size) */
+    const char *strategy_text;
+    double bucket_mb; /* strategy.bucket_mb */
 } trainer_options;
 
 struct volt_trainer {
     const volt_config *config; /* borrowed: it must outlive the trainer */
     trainer_options options;
+
+    /* the ranks: world is NULL in a process without MPI (one rank) */
+    volt_comm *world;
+    volt_groups groups; /* its dp and tp groups (when world is set) */
+    volt_layout layout;
+    int rank; /* in world: rank 0 writes files and prints */
+    trainer_strategy strategy;
+    volt_zero *zero; /* during a fit with zero1 (for tests: its shard and state) */
 
     volt_callback **callbacks;
     int callback_count, callback_capacity;
@@ -88,6 +109,8 @@ struct volt_trainer {
     long batch_size;  /* of the batch being processed; 0 between batches */
     double fit_start_time;
     int stop_requested;
+    int time_up;             /* max_time elapsed on some rank (agreed) */
+    int failure_agreed;      /* the current failure is known to every rank (same message) */
     int stop_deferred_noted; /* said once that min_epochs keeps the run going */
     char *stop_reason;
     char optimizer_label[32]; /* "adamw": LearningRateMonitor logs "lr-adamw" */
@@ -96,6 +119,11 @@ struct volt_trainer {
     char **eval_names;
     int eval_name_count, eval_name_capacity;
 };
+
+/* trainer_config.c: the data-parallel group (NULL with one rank) and this rank in it. */
+volt_comm *trainer_dp_comm(const volt_trainer *trainer);
+int trainer_dp_size(const volt_trainer *trainer);
+int trainer_dp_rank(const volt_trainer *trainer);
 
 /* module.c: the trainer attaches itself for the length of a loop (NULL detaches). */
 void volt_module_attach(volt_module *m, volt_trainer *trainer);

@@ -734,6 +734,113 @@ VOLT_TEST(loader_batches_cover_every_sample_once) {
     temp_dir_remove(&dir);
 }
 
+/* The ids a loader gives in one epoch, batch after batch (ids[...], sizes[b] per batch). */
+static long epoch_ids(volt_loader *loader, volt_graph *graph, long epoch, long *ids, long *sizes) {
+    long count = 0, batches = 0;
+    VOLT_EXPECT_OK(volt_loader_start_epoch(loader, epoch));
+    for (;;) {
+        volt_batch batch;
+        int done = 0;
+        VOLT_EXPECT_OK(volt_loader_next(loader, graph, &batch, &done));
+        if (done) break;
+        sizes[batches++] = batch.size;
+        for (long row = 0; row < batch.size; row++) ids[count++] = batch_row_id(&batch, row);
+        volt_graph_reset(graph);
+    }
+    return batches;
+}
+
+/* Ranks: rank r of P reads its part of each global batch of P * B; the parts in rank order
+ * are the one-rank loader's batch of P * B (same order for any P), every rank has the same
+ * batch count, and a tiny last batch may leave a rank an empty part. Evaluation
+ * (contiguous) reads [N r / P, N (r+1) / P) in batches of B: each sample once. */
+VOLT_TEST(loader_ranks_split_the_global_batch) {
+    enum { N = 23, B = 2, P = 3 };
+    temp_dir dir = temp_dir_create();
+    char path[PATH_BYTES];
+    path_in(&dir, "ids.h5", path);
+    write_id_file(path, N, -1);
+    volt_dataset *dataset = NULL;
+    VOLT_EXPECT_OK(volt_dataset_open(path, VOLT_SPLIT_TRAIN, &dataset));
+    volt_graph *graph = new_graph();
+    for (int drop_last = 0; dataset && graph && drop_last < 2; drop_last++) {
+        volt_loader_options whole = {
+            .batch_size = B * P, .shuffle = 1, .drop_last = drop_last, .seed = 99};
+        volt_loader *single = NULL;
+        VOLT_EXPECT_OK(volt_loader_create(dataset, &whole, &single));
+        long single_ids[N], single_sizes[8] = {0};
+        long single_batches = single ? epoch_ids(single, graph, 1, single_ids, single_sizes) : 0;
+        VOLT_EXPECT_EQ_INT(single_batches, drop_last ? 3 : 4);
+        long parts[P][N], part_sizes[P][8];
+        for (int r = 0; r < P; r++) {
+            volt_loader_options options = whole;
+            options.batch_size = B;
+            options.rank = r;
+            options.ranks = P;
+            volt_loader *loader = NULL;
+            VOLT_EXPECT_OK(volt_loader_create(dataset, &options, &loader));
+            if (!loader) continue;
+            VOLT_EXPECT_EQ_INT(volt_loader_batches(loader), single_batches);
+            VOLT_EXPECT_EQ_INT(epoch_ids(loader, graph, 1, parts[r], part_sizes[r]),
+                               single_batches);
+            volt_loader_destroy(loader);
+        }
+        /* batch b's parts, in rank order, are the one-rank batch b */
+        long at[P] = {0}, position = 0;
+        for (long b = 0; b < single_batches; b++) {
+            long global = 0;
+            for (int r = 0; r < P; r++) {
+                for (long k = 0; k < part_sizes[r][b]; k++)
+                    VOLT_EXPECT_EQ_INT(parts[r][at[r] + k], single_ids[position + global + k]);
+                global += part_sizes[r][b];
+                at[r] += part_sizes[r][b];
+            }
+            VOLT_EXPECT_EQ_INT(global, single_sizes[b]);
+            position += global;
+        }
+        if (!drop_last) { /* the last global batch of 5: parts of 1, 2, 2 */
+            VOLT_EXPECT_EQ_INT(part_sizes[0][3], 1);
+            VOLT_EXPECT_EQ_INT(part_sizes[1][3], 2);
+            VOLT_EXPECT_EQ_INT(part_sizes[2][3], 2);
+        }
+        volt_loader_destroy(single);
+    }
+    /* contiguous parts for evaluation: 7, 8 and 8 samples in batches of 5 */
+    long seen[N] = {0};
+    for (int r = 0; dataset && graph && r < P; r++) {
+        volt_loader_options options = {.batch_size = 5, .rank = r, .ranks = P, .contiguous = 1};
+        volt_loader *loader = NULL;
+        VOLT_EXPECT_OK(volt_loader_create(dataset, &options, &loader));
+        if (!loader) continue;
+        long ids[N], sizes[8];
+        long batches = epoch_ids(loader, graph, 0, ids, sizes);
+        VOLT_EXPECT_EQ_INT(batches, 2);
+        long count = sizes[0] + sizes[1];
+        VOLT_EXPECT_EQ_INT(count, r == 0 ? 7 : 8);
+        for (long i = 0; i < count; i++) {
+            VOLT_EXPECT_EQ_INT(ids[i], (long)N * r / P + i);
+            if (ids[i] >= 0 && ids[i] < N) seen[ids[i]]++;
+        }
+        volt_loader_destroy(loader);
+    }
+    for (long i = 0; i < N; i++) VOLT_EXPECT_EQ_INT(seen[i], 1);
+    /* 23 = 20 + 3 at 4 ranks of 5: the last global batch of 3 leaves rank 0 nothing */
+    for (int r = 0; dataset && graph && r < 4; r++) {
+        volt_loader_options options = {.batch_size = 5, .rank = r, .ranks = 4};
+        volt_loader *loader = NULL;
+        VOLT_EXPECT_OK(volt_loader_create(dataset, &options, &loader));
+        if (!loader) continue;
+        long ids[N], sizes[8];
+        VOLT_EXPECT_EQ_INT(epoch_ids(loader, graph, 0, ids, sizes), 2);
+        VOLT_EXPECT_EQ_INT(sizes[0], 5);
+        VOLT_EXPECT_EQ_INT(sizes[1], r == 0 ? 0 : 1);
+        volt_loader_destroy(loader);
+    }
+    volt_graph_destroy(graph);
+    volt_dataset_close(dataset);
+    temp_dir_remove(&dir);
+}
+
 /* Bad options are VOLT_ERR_CONFIG naming the option and the data set's length; next before
  * an epoch is started is an error. */
 VOLT_TEST(loader_rejects_bad_options) {

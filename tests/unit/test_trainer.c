@@ -1247,6 +1247,14 @@ VOLT_TEST(bad_trainer_options_name_their_key) {
         {{"callbacks.0.name=LearningRateMonitor", "callbacks.0.patience=2"},
          "callbacks.0.patience"},
         {{"callbacks.0.name=ModelSummary", "callbacks.0.max_depth=-5"}, "callbacks.0.max_depth"},
+        /* distributed keys: checked in a one-process run too */
+        {{"trainer.strategy=fsdp"}, "trainer.strategy"},
+        {{"strategy.bucket_mb=0"}, "strategy.bucket_mb"},
+        {{"trainer.layout=dp=2"}, "dp=2"},
+        {{"trainer.layout=pp=1"}, "pp"},
+        {{"trainer.strategy=zero1", "trainer.gradient_clip_val=1",
+          "trainer.gradient_clip_algorithm=value"},
+         "zero1"},
         /* a list numbered with a gap (or from 1) would drop its later items unseen */
         {{"callbacks.1.name=EarlyStopping", "callbacks.1.monitor=val/loss"}, "callbacks.1"},
         {{"callbacks.0.name=ModelSummary", "callbacks.2.name=EarlyStopping",
