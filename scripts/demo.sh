@@ -7,13 +7,15 @@
 #   VOLT_FASHION_MNIST_DIR the gzip IDX files (/usr/share/datasets/fashion-mnist, from
 #                          Debian's dataset-fashion-mnist: scripts/install-deps.sh)
 #   VOLT_DEMO_DATA         the converted file (data/fashion_mnist.h5)
-#   MPIEXEC                the launcher (mpirun); one rank here, more in distributed runs
+#   MPIEXEC                the launcher (mpirun)
+#   VOLT_DEMO_RANKS        MPI ranks (2): data parallel, per-rank batch data.batch_size
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${VOLT_BUILD_DIR:-build}
 fashion=${VOLT_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
 data=${VOLT_DEMO_DATA:-data/fashion_mnist.h5}
 mpiexec=${MPIEXEC:-mpirun}
+ranks=${VOLT_DEMO_RANKS:-2}
 
 for tool in volt-data volt-train; do
   if [ ! -x "$build/apps/$tool" ]; then
@@ -40,7 +42,7 @@ if "$mpiexec" --version 2>/dev/null | grep -q "Open MPI" && [ "$(id -u)" = 0 ]; 
   mpi_flags+=(--allow-run-as-root)
 fi
 start=$(date +%s.%N)
-"$mpiexec" -n 1 ${mpi_flags[@]+"${mpi_flags[@]}"} "$build/apps/volt-train" fit \
+"$mpiexec" -n "$ranks" ${mpi_flags[@]+"${mpi_flags[@]}"} "$build/apps/volt-train" fit \
   --config configs/fashion_mnist_mlp.yaml --data.path="$data" "$@"
 awk -v start="$start" -v end="$(date +%s.%N)" \
   'BEGIN { printf "demo.sh: volt-train took %.1f s\n", end - start }'
