@@ -13,6 +13,9 @@
  *   (b) 2 ranks, ddp, strategy.bucket_mb 0.25 (buckets all-reduced during backward)
  *   (c) 2 ranks, ddp, strategy.bucket_mb 1000 (one bucket: all-reduce after backward)
  *   (d) 2 ranks, zero1
+ *   (e) 2 ranks, each fitting alone on MPI_COMM_SELF at the same time: no communication,
+ *       so t(a)/t(e) is the efficiency the machine itself allows two busy ranks (shared
+ *       memory bandwidth and caches), and t(e)/t(b) what communication costs on top
  * Timing: one fit of WARMUP + TIMED steps (trainer.max_steps); a callback stamps the
  * wall clock at the end of optimizer step WARMUP and of step WARMUP + TIMED, so only the
  * timed steps count (set-up, the first steps and the end of fit are excluded). A
@@ -46,7 +49,7 @@
 #include "trainer/trainer.h"
 
 enum { TRAIN = 60000, VAL = 1000, IN = 784, CLASSES = 10, BATCH = 128 };
-enum { WARMUP = 30, TIMED = 200, REPS = 5, CONFIGS = 4 };
+enum { WARMUP = 30, TIMED = 200, REPS = 5, CONFIGS = 5 };
 
 static void check(int status) {
     if (status != VOLT_OK) volt_abort_with_errors(status);
@@ -150,14 +153,16 @@ typedef struct bench_config {
     const char *label;
     const char *strategy;
     const char *bucket_mb;
-    int ranks; /* 1: rank 0 alone on MPI_COMM_SELF */
+    int ranks;       /* ranks in the fit: 1 = rank 0 alone on MPI_COMM_SELF */
+    int independent; /* every rank fits alone on MPI_COMM_SELF, at the same time */
 } bench_config;
 
 static const bench_config configs[CONFIGS] = {
-    {"(a) 1 rank, single", "single", "25", 1},
-    {"(b) 2 ranks, ddp 0.25 MB", "ddp", "0.25", 2},
-    {"(c) 2 ranks, ddp 1 bucket", "ddp", "1000", 2},
-    {"(d) 2 ranks, zero1", "zero1", "25", 2},
+    {"(a) 1 rank, single", "single", "25", 1, 0},
+    {"(b) 2 ranks, ddp 0.25 MB", "ddp", "0.25", 2, 0},
+    {"(c) 2 ranks, ddp 1 bucket", "ddp", "1000", 2, 0},
+    {"(d) 2 ranks, zero1", "zero1", "25", 2, 0},
+    {"(e) 2 independent ranks", "single", "25", 2, 1},
 };
 
 /* The configuration volt-train would resolve: trainer, data module and MLP keys. */
@@ -201,8 +206,11 @@ static double run_config(const char *data_path, const char *root, const bench_co
                          int rank) {
     double per_step = 0;
     if (c->ranks == 2 || rank == 0) {
-        MPI_Comm comm = c->ranks == 2 ? MPI_COMM_WORLD : MPI_COMM_SELF;
-        volt_config *config = make_config(data_path, root, c);
+        MPI_Comm comm = c->ranks == 2 && !c->independent ? MPI_COMM_WORLD : MPI_COMM_SELF;
+        /* independent fits each write their own run folders */
+        char own_root[400];
+        snprintf(own_root, sizeof own_root, "%s/rank%d", root, rank);
+        volt_config *config = make_config(data_path, c->independent ? own_root : root, c);
         volt_trainer *trainer;
         volt_module *module;
         volt_datamodule *data;
@@ -348,13 +356,16 @@ int main(int argc, char **argv) {
         printf("overlap gain t(c)/t(b):            %.3f (> 1: overlapping buckets help)\n",
                overlap);
         printf("ZeRO/DDP t(d)/t(b):                %.3f (goal <= 1.05)\n", zero_ratio);
+        printf("machine limit t(a)/t(e):           %.3f (two busy ranks, no communication)\n",
+               median[0] / median[4]);
+        printf("communication cost t(e)/t(b):      %.3f\n", median[4] / median[1]);
         printf("optimizer state per rank: DDP %zu B (AdamW over %zu flat elements), ZeRO-1 %zu "
                "B (padded %zu / dp 2), ratio %.3f\n",
                ddp_bytes, ddp_bytes / 8, zero_bytes, padded, (double)zero_bytes / ddp_bytes);
         if (csv) {
             fprintf(csv, "# efficiency_a_over_b,%.4f\n# overlap_c_over_b,%.4f\n"
-                         "# zero_d_over_b,%.4f\n",
-                    efficiency, overlap, zero_ratio);
+                         "# zero_d_over_b,%.4f\n# machine_limit_a_over_e,%.4f\n",
+                    efficiency, overlap, zero_ratio, median[0] / median[4]);
             fclose(csv);
             printf("wrote %s\n", path);
         } else {
