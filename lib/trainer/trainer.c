@@ -697,11 +697,17 @@ static int train_epoch(volt_trainer *t, volt_module *m, fit_context *f) {
         volt_graph_reset(t->graph);
         VOLT_CHECK(status);
         VOLT_CHECK(call_train_batch_end(t, m, i));
-        if (t->world && volt_comm_size(t->world) > 1)
+        /* Step values are averaged over the ranks only around the steps whose rows
+         * metrics.csv keeps (every log_every_n_steps; Lightning, too, syncs step values
+         * only on request): the other steps run no metric collectives, and the progress
+         * bar shows rank 0's own values in between. global_step is the same on every
+         * rank, so every rank takes the same branch. */
+        int sync_step_values = t->global_step % t->options.log_every_n_steps == 0;
+        if (sync_step_values && t->world && volt_comm_size(t->world) > 1)
             VOLT_CHECK(
                 agreed(t, volt_metrics_reduce_step(t->metrics, t->world, (double)batch.size)));
         volt_metric_values step_values = volt_metrics_take_step(t->metrics);
-        if (stepped && t->global_step % t->options.log_every_n_steps == 0) {
+        if (stepped && sync_step_values) {
             VOLT_CHECK(add_row(t, step_values));
             VOLT_CHECK(trainer_save_metrics(t));
         }
