@@ -36,6 +36,20 @@ void volt_test_fail(const char *file, int line, const char *fmt, ...) {
     current_failed = 1;
 }
 
+void volt_test_take_errors(char *text, size_t size) {
+    char *printed = NULL;
+    size_t length = 0;
+    FILE *stream = open_memstream(&printed, &length);
+    text[0] = '\0';
+    if (stream) {
+        volt_error_print(stream);
+        fclose(stream);
+        snprintf(text, size, "%s", printed ? printed : "");
+        free(printed);
+    }
+    volt_error_clear();
+}
+
 int volt_test_make_temp_dir(char *path, size_t size, const char *tag) {
     snprintf(path, size, "/tmp/volt_%s_XXXXXX", tag);
     if (mkdtemp(path)) return 1;

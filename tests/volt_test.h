@@ -24,6 +24,9 @@ int volt_test_run_all(int argc, char **argv);
 /* Marks the current test failed and prints where and why. */
 void volt_test_fail(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Writes this thread's error stack, as volt_error_print prints it, into text (always
+ * terminated, cut to size), then clears the stack. */
+void volt_test_take_errors(char *text, size_t size);
 /* Makes a fresh directory /tmp/volt_<tag>_XXXXXX into path (size >= 64). Returns 1, or 0
  * after failing the current test. */
 int volt_test_make_temp_dir(char *path, size_t size, const char *tag);

@@ -246,18 +246,7 @@ static void read_file(const char *path, char *text, size_t size) {
     fclose(file);
 }
 
-static void capture_errors(run_result *r) {
-    char *text = NULL;
-    size_t size = 0;
-    FILE *stream = open_memstream(&text, &size);
-    if (stream) {
-        volt_error_print(stream);
-        fclose(stream);
-        snprintf(r->errors, sizeof r->errors, "%s", text ? text : "");
-        free(text);
-    }
-    volt_error_clear();
-}
+static void capture_errors(run_result *r) { volt_test_take_errors(r->errors, sizeof r->errors); }
 
 /* A fit (and, with validate, a validation) on comm with the test defaults and settings
  * ("key=value", NULL-terminated). */

@@ -434,18 +434,7 @@ typedef struct run_result {
 /* Called after fit with everything still alive (for test/predict). */
 typedef void (*after_fit_fn)(volt_trainer *t, volt_module *m, volt_datamodule *dm, run_result *r);
 
-static void capture_errors(run_result *r) {
-    char *text = NULL;
-    size_t size = 0;
-    FILE *stream = open_memstream(&text, &size);
-    if (stream) {
-        volt_error_print(stream);
-        fclose(stream);
-        snprintf(r->errors, sizeof r->errors, "%s", text ? text : "");
-        free(text);
-    }
-    volt_error_clear();
-}
+static void capture_errors(run_result *r) { volt_test_take_errors(r->errors, sizeof r->errors); }
 
 /* The declarations a run uses: the trainer's, the data module's. */
 static volt_config *declared_config(void) {
