@@ -77,9 +77,11 @@ void volt_epoch_order(uint64_t seed, long epoch, long n, int shuffle, long *out)
     }
 }
 
-/* Where batch `batch` starts in the epoch order, and its samples on this rank (see
- * loader.h: a rank's part of the global batch, or of its contiguous shard). */
-static void batch_span(const volt_loader *loader, long batch, long *first, long *size) {
+/* Where batch `batch` starts in the epoch order, its samples on this rank (see loader.h:
+ * a rank's part of the global batch, or of its contiguous shard) and over all ranks (the
+ * global batch; for a contiguous shard, this rank's own). */
+static void batch_span(const volt_loader *loader, long batch, long *first, long *size,
+                       long *global_size) {
     const long b = loader->options.batch_size, ranks = loader->ranks, rank = loader->rank;
     if (loader->options.contiguous) {
         const long shard_start = loader->length * rank / ranks;
@@ -87,6 +89,7 @@ static void batch_span(const volt_loader *loader, long batch, long *first, long 
         *first = shard_start + batch * b;
         const long left = shard_end - *first;
         *size = left < b ? left : b;
+        *global_size = *size;
         return;
     }
     const long global = b * ranks, start = batch * global;
@@ -94,18 +97,13 @@ static void batch_span(const volt_loader *loader, long batch, long *first, long 
     const long samples = left < global ? left : global;
     *first = start + samples * rank / ranks;
     *size = start + samples * (rank + 1) / ranks - *first;
-}
-
-static long batch_size_of(const volt_loader *loader, long batch) {
-    long first, size;
-    batch_span(loader, batch, &first, &size);
-    return size;
+    *global_size = samples;
 }
 
 /* Reads batch `batch` of the current order into buffer `slot`. */
 static int read_batch(volt_loader *loader, long batch, int slot) {
-    long first, size;
-    batch_span(loader, batch, &first, &size);
+    long first, size, global_size;
+    batch_span(loader, batch, &first, &size, &global_size);
     if (size == 0) return VOLT_OK;
     VOLT_CHECK(volt_dataset_read(loader->dataset, loader->order + first, size,
                                  loader->x_buffers[slot],
@@ -344,7 +342,8 @@ int volt_loader_next(volt_loader *loader, volt_graph *graph, volt_batch *batch, 
                                "reading batch %ld of epoch %ld%s", index, loader->epoch,
                                loader->thread_running ? " (prefetch thread)" : "");
 
-    const long size = batch_size_of(loader, index);
+    long first, size, global_size;
+    batch_span(loader, index, &first, &size, &global_size);
     long shape[VOLT_MAX_DIMS] = {size};
     for (int d = 0; d < loader->sample_ndim; d++) shape[d + 1] = loader->sample_shape[d];
     volt_tensor like;
@@ -365,6 +364,7 @@ int volt_loader_next(volt_loader *loader, volt_graph *graph, volt_batch *batch, 
     batch->x = x;
     batch->y = y;
     batch->size = size;
+    batch->global_size = global_size;
     batch->index = index;
     return VOLT_OK;
 }

@@ -33,6 +33,8 @@ typedef struct volt_batch {
     volt_tensor *x; /* [size, sample shape...] f32 */
     volt_tensor *y; /* [size] i64; NULL when the split has no labels */
     long size;      /* samples in this batch */
+    long global_size; /* samples of this batch over all ranks (the global batch); for a
+                       * contiguous shard (evaluation), size */
     long index;     /* batch number within the epoch, from 0 */
 } volt_batch;
 

@@ -572,7 +572,8 @@ static int batch_loss(volt_trainer *t, volt_module *m, const volt_batch *batch, 
     const volt_module_ops *ops = volt_module_ops_of(m);
     volt_tensor *loss = NULL;
     int status = VOLT_OK;
-    *global_size = batch->size;
+    /* the loader knows the global batch: no collective needed to learn its size */
+    *global_size = batch->global_size;
     if (batch->size > 0 || !t->world) {
         loss = ops->training_step(m, batch, batch_idx);
         if (!loss)
@@ -598,12 +599,7 @@ static int batch_loss(volt_trainer *t, volt_module *m, const volt_batch *batch, 
                                     value, t->global_step, t->current_epoch, batch_idx);
         }
     }
-    if (t->world && volt_comm_size(t->world) > 1) {
-        VOLT_CHECK(agree(t, status));
-        int64_t size = batch->size;
-        VOLT_CHECK(volt_comm_allreduce(t->groups.dp, &size, 1, VOLT_I64, VOLT_REDUCE_SUM, NULL));
-        *global_size = (long)size;
-    }
+    if (t->world && volt_comm_size(t->world) > 1) VOLT_CHECK(agree(t, status));
     VOLT_CHECK(status);
     *loss_out = loss;
     return VOLT_OK;

@@ -783,6 +783,15 @@ VOLT_TEST(loader_ranks_split_the_global_batch) {
             VOLT_EXPECT_EQ_INT(volt_loader_batches(loader), single_batches);
             VOLT_EXPECT_EQ_INT(epoch_ids(loader, graph, 1, parts[r], part_sizes[r]),
                                single_batches);
+            /* every rank knows the global batch's size without asking the others */
+            VOLT_EXPECT_OK(volt_loader_start_epoch(loader, 1));
+            for (long b = 0; b < single_batches; b++) {
+                volt_batch batch = {0};
+                int done = 0;
+                VOLT_EXPECT_OK(volt_loader_next(loader, graph, &batch, &done));
+                VOLT_EXPECT_EQ_INT(batch.global_size, single_sizes[b]);
+                volt_graph_reset(graph);
+            }
             volt_loader_destroy(loader);
         }
         /* batch b's parts, in rank order, are the one-rank batch b */
