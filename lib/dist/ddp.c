@@ -46,20 +46,21 @@ struct volt_ddp {
     int deferred_status;     /* a failure inside the callback, reported by finish */
 };
 
-/* Starts bucket b's non-blocking average. Failures are kept for volt_ddp_finish: the
- * callback has no way to return them. */
+/* Starts bucket b's average: non-blocking, except for the last bucket (see finish).
+ * Failures are kept for volt_ddp_finish: the callback has no way to return them. */
 static void start_bucket(volt_ddp *ddp, int b) {
     ddp_bucket *bucket = &ddp->buckets[b];
     char *grad = volt_params_grad(ddp->params);
     size_t element = volt_dtype_size(ddp->dtype);
-    bucket->done = 0;
+    int blocking = b == ddp->bucket_count - 1;
+    bucket->done = blocking;
     int status = volt_comm_allreduce(ddp->comm, grad + bucket->offset * element,
                                      bucket->length, ddp->dtype, VOLT_REDUCE_AVG,
-                                     &bucket->request);
+                                     blocking ? NULL : &bucket->request);
     if (status != VOLT_OK && ddp->deferred_status == VOLT_OK) {
         volt_error_push(status, __FILE__, __LINE__, __func__,
-                        "starting the all-reduce of gradient bucket %d (%zu elements)", b,
-                        bucket->length);
+                        "%s the all-reduce of gradient bucket %d (%zu elements)",
+                        blocking ? "running" : "starting", b, bucket->length);
         ddp->deferred_status = status;
         bucket->request = NULL;
     }
@@ -99,7 +100,7 @@ static void on_grad_ready(volt_param *param, void *user) {
     }
     ddp->final[param->index] = 1;
     ddp->buckets[ddp->bucket_of_param[param->index]].pending--;
-    while (ddp->next_bucket < ddp->bucket_count &&
+    while (ddp->next_bucket < ddp->bucket_count - 1 && /* the last one waits for finish */
            ddp->buckets[ddp->next_bucket].pending == 0)
         start_bucket(ddp, ddp->next_bucket);
     progress(ddp);

@@ -11,6 +11,14 @@
  * step did not use) and waits for all: after it the gradients are the average over the
  * group, identical on every rank.
  *
+ * The last bucket (the first parameters created, whose gradients backward finishes
+ * last) always waits for volt_ddp_finish and is all-reduced there by the blocking
+ * collective: nothing is left for it to overlap with, and MPI libraries pick faster
+ * algorithms for blocking all-reduce than for non-blocking (Open MPI 4.1, 2 ranks,
+ * 0.8 MB: 83 against 167 us). The rule depends on the bucket alone, so every rank
+ * issues the same sequence of blocking and non-blocking calls, which MPI requires. A
+ * model with a single bucket therefore has no overlap.
+ *
  * With gradient accumulation, only the last micro-batch communicates: volt_ddp_set_sync
  * (ddp, 0) for the others (their gradients just accumulate locally). */
 #ifndef VOLT_DIST_DDP_H
@@ -41,7 +49,7 @@ VOLT_NODISCARD int volt_ddp_finish(volt_ddp *ddp);
 
 int volt_ddp_bucket_count(const volt_ddp *ddp);
 /* Buckets whose all-reduce started during backward (before volt_ddp_finish), in the
- * last step: how much communication could overlap. */
+ * last step: how much communication could overlap (at most bucket_count - 1). */
 int volt_ddp_buckets_started_early(const volt_ddp *ddp);
 
 #endif
