@@ -12,6 +12,7 @@
  * message instead, and the previous handler is restored). The files are opened with the
  * default (serial) file access property list. */
 #include "data/dataset.h"
+#include "data/hdf5_util.h"
 
 #include <errno.h>
 #include <hdf5.h>
@@ -52,65 +53,6 @@ const char *volt_split_name(volt_split split) {
 }
 
 /* ---- the HDF5 lock ------------------------------------------------------------------- */
-
-static pthread_once_t hdf5_lock_once = PTHREAD_ONCE_INIT;
-static pthread_mutex_t hdf5_mutex;
-
-static void hdf5_lock_init(void) {
-    pthread_mutexattr_t attr;
-    pthread_mutexattr_init(&attr);
-    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
-    pthread_mutex_init(&hdf5_mutex, &attr);
-    pthread_mutexattr_destroy(&attr);
-}
-
-void volt_hdf5_lock(void) {
-    pthread_once(&hdf5_lock_once, hdf5_lock_init);
-    pthread_mutex_lock(&hdf5_mutex);
-}
-
-void volt_hdf5_unlock(void) { pthread_mutex_unlock(&hdf5_mutex); }
-
-/* Holds the lock with HDF5's automatic error printing off; h5_leave restores both. */
-typedef struct h5_quiet {
-    H5E_auto2_t func;
-    void *data;
-} h5_quiet;
-
-static void h5_enter(h5_quiet *quiet) {
-    volt_hdf5_lock();
-    quiet->func = NULL;
-    quiet->data = NULL;
-    H5Eget_auto2(H5E_DEFAULT, &quiet->func, &quiet->data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-
-static void h5_leave(const h5_quiet *quiet) {
-    H5Eset_auto2(H5E_DEFAULT, quiet->func, quiet->data);
-    volt_hdf5_unlock();
-}
-
-/* The most specific description on HDF5's error stack (for messages), or "". */
-typedef struct h5_reason_buffer {
-    char text[160];
-    int found;
-} h5_reason_buffer;
-
-static herr_t take_first_reason(unsigned n, const H5E_error2_t *error, void *data) {
-    (void)n;
-    h5_reason_buffer *buffer = data;
-    if (!buffer->found && error->desc && error->desc[0]) {
-        snprintf(buffer->text, sizeof buffer->text, " (HDF5: %s)", error->desc);
-        buffer->found = 1;
-    }
-    return 0;
-}
-
-static h5_reason_buffer h5_reason(void) {
-    h5_reason_buffer buffer = {"", 0};
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, take_first_reason, &buffer);
-    return buffer;
-}
 
 static void close_object(hid_t *id) {
     if (*id >= 0) H5Oclose(*id);
@@ -173,13 +115,13 @@ static int open_file(const char *path, const char *split, hid_t *out) {
                           path, split);
     htri_t is_hdf5 = H5Fis_hdf5(path);
     if (is_hdf5 <= 0) {
-        h5_reason_buffer reason = h5_reason();
+        volt_h5_reason_buffer reason = volt_h5_reason();
         return VOLT_ERROR(VOLT_ERR_IO, "data file '%s' (split '%s') is not an HDF5 file%s", path,
                           split, is_hdf5 < 0 ? reason.text : "");
     }
     hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (file < 0) {
-        h5_reason_buffer reason = h5_reason();
+        volt_h5_reason_buffer reason = volt_h5_reason();
         return VOLT_ERROR(VOLT_ERR_HDF5, "cannot open data file '%s' (split '%s')%s", path, split,
                           reason.text);
     }
@@ -203,15 +145,15 @@ int volt_dataset_has_split(const char *path, volt_split split, int *has) {
     VOLT_CHECK_ARG(path && has);
     VOLT_CHECK_ARG((int)split >= 0 && (int)split < VOLT_SPLIT_COUNT);
     *has = 0;
-    h5_quiet quiet;
-    h5_enter(&quiet);
+    volt_h5_quiet quiet;
+    volt_h5_enter(&quiet);
     hid_t file;
     int status = open_file(path, split_names[split], &file);
     if (status == VOLT_OK) {
         status = split_present(file, split_names[split], has);
         close_file(&file);
     }
-    h5_leave(&quiet);
+    volt_h5_leave(&quiet);
     if (status != VOLT_OK)
         return volt_error_push(status, __FILE__, __LINE__, __func__, "called from here");
     return VOLT_OK;
@@ -224,7 +166,7 @@ static int check_format(hid_t file, const char *path) {
     if (exists == 0) return VOLT_OK;
     if (exists < 0)
         return VOLT_ERROR(VOLT_ERR_HDF5, "data file '%s': cannot look up attribute format%s", path,
-                          h5_reason().text);
+                          volt_h5_reason().text);
     int status = VOLT_OK;
     hid_t attribute = H5Aopen(file, "format", H5P_DEFAULT);
     hid_t file_type = attribute >= 0 ? H5Aget_type(attribute) : -1;
@@ -232,7 +174,7 @@ static int check_format(hid_t file, const char *path) {
     char text[64] = "";
     if (file_type < 0) {
         status = VOLT_ERROR(VOLT_ERR_HDF5, "data file '%s': cannot open attribute format%s", path,
-                            h5_reason().text);
+                            volt_h5_reason().text);
         goto done;
     }
     if (H5Tget_class(file_type) != H5T_STRING) {
@@ -249,7 +191,7 @@ static int check_format(hid_t file, const char *path) {
         H5Tset_size(memory_type, H5T_VARIABLE);
         if (H5Aread(attribute, memory_type, &value) < 0) {
             status = VOLT_ERROR(VOLT_ERR_HDF5, "data file '%s': cannot read attribute format%s",
-                                path, h5_reason().text);
+                                path, volt_h5_reason().text);
             goto done;
         }
         snprintf(text, sizeof text, "%s", value ? value : "");
@@ -266,7 +208,7 @@ static int check_format(hid_t file, const char *path) {
         if (H5Aread(attribute, memory_type, value) < 0) {
             free(value);
             status = VOLT_ERROR(VOLT_ERR_HDF5, "data file '%s': cannot read attribute format%s",
-                                path, h5_reason().text);
+                                path, volt_h5_reason().text);
             goto done;
         }
         snprintf(text, sizeof text, "%s", value);
@@ -291,14 +233,14 @@ static int read_scalar_attribute(hid_t object, const char *name, hid_t memory_ty
     if (exists == 0) return VOLT_OK;
     if (exists < 0)
         return VOLT_ERROR(VOLT_ERR_HDF5, "%s: cannot look up attribute %s%s", where, name,
-                          h5_reason().text);
+                          volt_h5_reason().text);
     int status = VOLT_OK;
     hid_t attribute = H5Aopen(object, name, H5P_DEFAULT);
     hid_t type = attribute >= 0 ? H5Aget_type(attribute) : -1;
     hid_t space = attribute >= 0 ? H5Aget_space(attribute) : -1;
     if (type < 0 || space < 0) {
         status = VOLT_ERROR(VOLT_ERR_HDF5, "%s: cannot open attribute %s%s", where, name,
-                            h5_reason().text);
+                            volt_h5_reason().text);
         goto done;
     }
     H5T_class_t type_class = H5Tget_class(type);
@@ -313,7 +255,7 @@ static int read_scalar_attribute(hid_t object, const char *name, hid_t memory_ty
     }
     if (H5Aread(attribute, memory_type, value) < 0) {
         status = VOLT_ERROR(VOLT_ERR_HDF5, "%s: cannot read attribute %s%s", where, name,
-                            h5_reason().text);
+                            volt_h5_reason().text);
         goto done;
     }
     *present = 1;
@@ -330,7 +272,7 @@ static int inspect_x(volt_dataset *ds, const char *where) {
     hid_t type = H5Dget_type(ds->x);
     hid_t space = H5Dget_space(ds->x);
     if (type < 0 || space < 0) {
-        status = VOLT_ERROR(VOLT_ERR_HDF5, "%s: cannot inspect x%s", where, h5_reason().text);
+        status = VOLT_ERROR(VOLT_ERR_HDF5, "%s: cannot inspect x%s", where, volt_h5_reason().text);
         goto done;
     }
     H5T_class_t type_class = H5Tget_class(type);
@@ -399,7 +341,7 @@ static int inspect_y(volt_dataset *ds, const char *where) {
     hid_t type = H5Dget_type(ds->y);
     hid_t space = H5Dget_space(ds->y);
     if (type < 0 || space < 0) {
-        status = VOLT_ERROR(VOLT_ERR_HDF5, "%s: cannot inspect y%s", where, h5_reason().text);
+        status = VOLT_ERROR(VOLT_ERR_HDF5, "%s: cannot inspect y%s", where, volt_h5_reason().text);
         goto done;
     }
     if (H5Tget_class(type) != H5T_INTEGER) {
@@ -459,7 +401,7 @@ static int open_split(volt_dataset *ds, const char *where) {
     hid_t group = H5Gopen2(ds->file, name, H5P_DEFAULT);
     if (group < 0)
         return VOLT_ERROR(VOLT_ERR_IO, "data file '%s': /%s is not a group%s", ds->path, name,
-                          h5_reason().text);
+                          volt_h5_reason().text);
     if (H5Lexists(group, "x", H5P_DEFAULT) <= 0) {
         status = VOLT_ERROR(VOLT_ERR_IO, "%s: no dataset x (expected /%s/x)", where, name);
         goto done;
@@ -473,7 +415,7 @@ static int open_split(volt_dataset *ds, const char *where) {
     if (access >= 0) H5Pclose(access);
     if (ds->x < 0) {
         status =
-            VOLT_ERROR(VOLT_ERR_IO, "%s: cannot open x as a dataset%s", where, h5_reason().text);
+            VOLT_ERROR(VOLT_ERR_IO, "%s: cannot open x as a dataset%s", where, volt_h5_reason().text);
         goto done;
     }
     status = inspect_x(ds, where);
@@ -482,7 +424,7 @@ static int open_split(volt_dataset *ds, const char *where) {
         ds->y = H5Dopen2(group, "y", H5P_DEFAULT);
         if (ds->y < 0) {
             status = VOLT_ERROR(VOLT_ERR_IO, "%s: cannot open y as a dataset%s", where,
-                                h5_reason().text);
+                                volt_h5_reason().text);
             goto done;
         }
         status = inspect_y(ds, where);
@@ -531,12 +473,12 @@ int volt_dataset_open(const char *path, volt_split split, volt_dataset **out) {
 
     char where[512];
     snprintf(where, sizeof where, "data file '%s', split '%s'", path, split_names[split]);
-    h5_quiet quiet;
-    h5_enter(&quiet);
+    volt_h5_quiet quiet;
+    volt_h5_enter(&quiet);
     int status = open_file(path, split_names[split], &ds->file);
     if (status == VOLT_OK) status = open_split(ds, where);
     if (status != VOLT_OK) close_handles(ds);
-    h5_leave(&quiet);
+    volt_h5_leave(&quiet);
     if (status != VOLT_OK) {
         dataset_free(ds);
         return volt_error_push(status, __FILE__, __LINE__, __func__, "called from here");
@@ -547,10 +489,10 @@ int volt_dataset_open(const char *path, volt_split split, volt_dataset **out) {
 
 void volt_dataset_close(volt_dataset *dataset) {
     if (!dataset) return;
-    h5_quiet quiet;
-    h5_enter(&quiet);
+    volt_h5_quiet quiet;
+    volt_h5_enter(&quiet);
     close_handles(dataset);
-    h5_leave(&quiet);
+    volt_h5_leave(&quiet);
     dataset_free(dataset);
 }
 
@@ -591,7 +533,7 @@ static int read_rows(const volt_dataset *ds, hid_t data, const char *name, hid_t
     hid_t memory_space = -1;
     if (file_space < 0) {
         status = VOLT_ERROR(VOLT_ERR_HDF5, "data file '%s', split '%s': cannot get %s's space%s",
-                            ds->path, split_names[ds->split], name, h5_reason().text);
+                            ds->path, split_names[ds->split], name, volt_h5_reason().text);
         goto done;
     }
     hsize_t start[1 + SAMPLE_MAX_DIMS] = {0}, count[1 + SAMPLE_MAX_DIMS];
@@ -605,7 +547,7 @@ static int read_rows(const volt_dataset *ds, hid_t data, const char *name, hid_t
                                 NULL, count, NULL) < 0) {
             status = VOLT_ERROR(
                 VOLT_ERR_HDF5, "data file '%s', split '%s': cannot select rows %ld..%ld of %s%s",
-                ds->path, split_names[ds->split], rows[first], rows[last], name, h5_reason().text);
+                ds->path, split_names[ds->split], rows[first], rows[last], name, volt_h5_reason().text);
             goto done;
         }
         first = last + 1;
@@ -616,7 +558,7 @@ static int read_rows(const volt_dataset *ds, hid_t data, const char *name, hid_t
         H5Dread(data, memory_type, memory_space, file_space, H5P_DEFAULT, buffer) < 0) {
         status =
             VOLT_ERROR(VOLT_ERR_HDF5, "data file '%s', split '%s': cannot read %ld rows of %s%s",
-                       ds->path, split_names[ds->split], row_count, name, h5_reason().text);
+                       ds->path, split_names[ds->split], row_count, name, volt_h5_reason().text);
         goto done;
     }
 done:
@@ -652,15 +594,15 @@ static int read_locked(volt_dataset *ds, const long *indices, long count, float 
         VOLT_CHECK(reserve((void **)&ds->y_rows, &ds->y_rows_capacity, (size_t)row_count,
                            sizeof *ds->y_rows));
 
-    h5_quiet quiet;
-    h5_enter(&quiet);
+    volt_h5_quiet quiet;
+    volt_h5_enter(&quiet);
     int status = VOLT_OK;
     if (want_x)
         status = read_rows(ds, ds->x, "x", H5T_NATIVE_FLOAT, ds->rows, row_count, ds->features,
                            ds->x_rows);
     if (status == VOLT_OK && want_y)
         status = read_rows(ds, ds->y, "y", H5T_NATIVE_INT64, ds->rows, row_count, 1, ds->y_rows);
-    h5_leave(&quiet);
+    volt_h5_leave(&quiet);
     VOLT_CHECK(status);
 
     if (want_y)

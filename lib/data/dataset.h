@@ -55,11 +55,5 @@ const char *volt_dataset_path(const volt_dataset *dataset);
 VOLT_NODISCARD int volt_dataset_read(volt_dataset *dataset, const long *indices, long count,
                                      float *x_out, int64_t *y_out);
 
-/* The HDF5 library here is not built thread-safe, and a loader's prefetch thread reads
- * through it while the caller's thread goes on: every HDF5 call outside lib/data (a
- * checkpoint write, say) must hold this lock. It is recursive; the volt_dataset_*
- * functions take it themselves. */
-void volt_hdf5_lock(void);
-void volt_hdf5_unlock(void);
 
 #endif
