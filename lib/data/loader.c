@@ -13,10 +13,11 @@
  * signals `job_done`. volt_loader_next waits for its batch b to be DONE, hands buffer s to
  * the caller, and queues b+1 into the other buffer, which the caller no longer uses (a
  * batch is valid until the next volt_loader_next). Starting an epoch first waits out a
- * running job (or drops a queued one), because the thread reads `order`, then queues batch
- * 0 into the buffer the caller does not hold. Destroy sets
- * `stop` and joins: a read in progress finishes first, a queued one is dropped. The thread
- * makes no MPI calls; its HDF5 calls hold volt_hdf5_lock (in dataset.c). */
+ * running job (or drops a queued one), because the thread reads `order`, then queues the
+ * epoch's first batch (0, or the first_batch it resumes at: the batches before it are never
+ * read) into the buffer the caller does not hold. Destroy sets `stop` and joins: a read in
+ * progress finishes first, a queued one is dropped. The thread makes no MPI calls; its HDF5
+ * calls hold volt_hdf5_lock (in dataset.c). */
 #include "data/loader.h"
 
 #include <pthread.h>
@@ -280,7 +281,17 @@ const volt_loader_options *volt_loader_options_of(const volt_loader *loader) {
 }
 
 int volt_loader_start_epoch(volt_loader *loader, long epoch) {
+    return volt_loader_start_epoch_at(loader, epoch, 0);
+}
+
+int volt_loader_start_epoch_at(volt_loader *loader, long epoch, long first_batch) {
     VOLT_CHECK_ARG(loader && epoch >= 0);
+    if (first_batch < 0 || first_batch > loader->batches)
+        return VOLT_ERROR(VOLT_ERR_ARG,
+                          "cannot start epoch %ld at batch %ld: an epoch has %ld batches%s, so "
+                          "first_batch must be in [0, %ld]",
+                          epoch, first_batch, loader->batches,
+                          loader->ranks > 1 ? " on this rank" : "", loader->batches);
     if (loader->thread_running) {
         pthread_mutex_lock(&loader->mutex);
         wait_idle_locked(loader); /* the thread reads `order` */
@@ -289,12 +300,12 @@ int volt_loader_start_epoch(volt_loader *loader, long epoch) {
     volt_epoch_order(loader->options.seed, epoch, loader->length, loader->options.shuffle,
                      loader->order);
     loader->epoch = epoch;
-    loader->next_batch = 0;
-    if (loader->thread_running && loader->batches > 0) {
+    loader->next_batch = first_batch;
+    if (loader->thread_running && first_batch < loader->batches) {
         /* not into the buffer of the caller's last batch: it is valid until the next
          * volt_loader_next */
         pthread_mutex_lock(&loader->mutex);
-        queue_locked(loader, 0, 1 - loader->slot_in_use);
+        queue_locked(loader, first_batch, 1 - loader->slot_in_use);
         pthread_mutex_unlock(&loader->mutex);
     }
     return VOLT_OK;

@@ -60,8 +60,18 @@ long volt_loader_batches(const volt_loader *loader); /* per epoch */
 volt_dataset *volt_loader_dataset(volt_loader *loader);
 const volt_loader_options *volt_loader_options_of(const volt_loader *loader);
 
-/* Starts an epoch (its order, and the prefetch of its first batch). */
+/* Starts an epoch (its order, and the prefetch of its first batch): volt_loader_start_epoch_at
+ * at batch 0. */
 VOLT_NODISCARD int volt_loader_start_epoch(volt_loader *loader, long epoch);
+/* Starts an epoch at batch first_batch (0 <= first_batch <= batches per epoch): the
+ * same order as volt_loader_start_epoch, with batches [0, first_batch) skipped
+ * without reading them; the next volt_loader_next returns batch first_batch (its
+ * index field says so), or done when first_batch is the epoch's batch count. The
+ * prefetch thread starts at first_batch. Batch numbers are this rank's (evaluation ranks
+ * may have different counts; training ranks resume all at the same batch). A first_batch
+ * outside [0, batches] is VOLT_ERR_ARG naming it and the batch count, and leaves the
+ * loader as it was. */
+VOLT_NODISCARD int volt_loader_start_epoch_at(volt_loader *loader, long epoch, long first_batch);
 /* The next batch of the epoch, or *done = 1 after the last. A read error (in the
  * prefetch thread too) is returned here. */
 VOLT_NODISCARD int volt_loader_next(volt_loader *loader, volt_graph *graph, volt_batch *batch,

@@ -1,7 +1,7 @@
 /* tests/unit/test_data.c — the data layer: the HDF5 layout reader (values, normalisation,
  * order and repeats, every bad input with its message), the epoch order, batching, the
  * prefetch thread (same batches as without it, clean shutdown mid-epoch, errors carried
- * to the caller) and the HDF5 data module end to end. The HDF5 files are written here
+ * to the caller), resuming an epoch at a batch, and the HDF5 data module end to end. The HDF5 files are written here
  * with the HDF5 C API into a fresh mkdtemp directory per test, removed at its end. */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp, opendir, alarm */
 #include <dirent.h>
@@ -1082,6 +1082,295 @@ VOLT_TEST(loader_reports_read_errors_from_the_thread) {
         for (int attempt = 0; attempt < 2; attempt++) /* the failed batch is read again */
             VOLT_EXPECT_FAIL_MESSAGE(volt_loader_next(loader, graph, &batch, &done), VOLT_ERR_ARG,
                                      "sample 9 has label 5, outside [0, 5)");
+        volt_loader_destroy(loader);
+        volt_graph_reset(graph);
+    }
+    volt_graph_destroy(graph);
+    volt_dataset_close(dataset);
+    watchdog_disarm();
+    temp_dir_remove(&dir);
+}
+
+/* ---- resuming an epoch at a batch (volt_loader_start_epoch_at) ---------------------------- */
+
+enum { COPY_ROWS = 8, COPY_BATCHES = 8 };
+
+/* One batch as the loader gave it, copied out of the loader's buffer. */
+typedef struct batch_copy {
+    long index, size, global_size;
+    float x[COPY_ROWS * ID_FEATURES];
+    int64_t y[COPY_ROWS];
+} batch_copy;
+
+/* Takes batches until done (at most max, failing the test beyond), copying each into
+ * out. Returns the number taken. */
+static long take_rest_of_epoch(volt_loader *loader, volt_graph *graph, batch_copy *out,
+                               long max) {
+    long count = 0;
+    for (;;) {
+        volt_batch batch = {0};
+        int done = 0;
+        int status = volt_loader_next(loader, graph, &batch, &done);
+        VOLT_EXPECT_OK(status);
+        if (status != VOLT_OK || done) break;
+        if (count == max || batch.size > COPY_ROWS || !batch.y) {
+            volt_test_fail(__FILE__, __LINE__, "batch %ld (size %ld) does not fit the copy",
+                           batch.index, batch.size);
+            break;
+        }
+        batch_copy *copy = &out[count++];
+        memset(copy, 0, sizeof *copy);
+        copy->index = batch.index;
+        copy->size = batch.size;
+        copy->global_size = batch.global_size;
+        memcpy(copy->x, batch.x->data, (size_t)batch.size * ID_FEATURES * sizeof(float));
+        memcpy(copy->y, batch.y->data, (size_t)batch.size * sizeof(int64_t));
+        volt_graph_reset(graph);
+    }
+    return count;
+}
+
+/* Whether two batches hold the same samples (their index aside). */
+static int same_content(const batch_copy *a, const batch_copy *b) {
+    return a->size == b->size && a->global_size == b->global_size &&
+           memcmp(a->x, b->x, sizeof a->x) == 0 && memcmp(a->y, b->y, sizeof a->y) == 0;
+}
+
+/* Checks got == want field by field and element by element, printing the first
+ * difference with what (the loader's configuration). */
+static void expect_same_batch(const batch_copy *got, const batch_copy *want, const char *what) {
+    if (got->index != want->index || got->size != want->size ||
+        got->global_size != want->global_size) {
+        volt_test_fail(__FILE__, __LINE__,
+                       "%s: got batch index %ld size %ld global_size %ld, expected index %ld "
+                       "size %ld global_size %ld",
+                       what, got->index, got->size, got->global_size, want->index, want->size,
+                       want->global_size);
+        return;
+    }
+    for (long i = 0; i < want->size * ID_FEATURES; i++)
+        if (got->x[i] != want->x[i]) {
+            volt_test_fail(__FILE__, __LINE__, "%s: batch %ld x[%ld] = %g, expected %g", what,
+                           want->index, i, (double)got->x[i], (double)want->x[i]);
+            return;
+        }
+    for (long i = 0; i < want->size; i++)
+        if (got->y[i] != want->y[i]) {
+            volt_test_fail(__FILE__, __LINE__, "%s: batch %ld y[%ld] = %lld, expected %lld", what,
+                           want->index, i, (long long)got->y[i], (long long)want->y[i]);
+            return;
+        }
+}
+
+/* start_epoch_at(e, k) gives batches k .. of start_epoch(e), x, y, size, global_size and
+ * index alike, for every k in [0, batches] (k = batches: done at once), with and without
+ * shuffle, drop_last and prefetch, for one rank, for training ranks (global batches split,
+ * an empty part on rank 0 of 4) and for evaluation ranks whose batch counts differ. Before
+ * each resume the loader is in the middle of another epoch (a batch held, the next one
+ * prefetched). Adjacent batches of the reference differ, so a resume one batch off fails. */
+VOLT_TEST(loader_start_epoch_at_resumes_the_same_batches) {
+    watchdog_arm();
+    enum { N = 23 };
+    static const struct {
+        long batch_size;
+        int rank, ranks, contiguous;
+        long batches, batches_drop_last;
+    } layouts[] = {
+        {5, 0, 1, 0, 5, 4}, /* 5, 5, 5, 5, 3 */
+        {2, 0, 3, 0, 4, 3}, /* global batches of 6, the last of 5: parts 1, 2, 2 */
+        {2, 1, 3, 0, 4, 3},
+        {2, 2, 3, 0, 4, 3},
+        {5, 0, 4, 0, 2, 1}, /* the last global batch of 3 leaves rank 0 an empty part */
+        {2, 0, 5, 1, 2, 2}, /* evaluation: rank 0 of 5 reads 4 samples, rank 1 reads 5 */
+        {2, 1, 5, 1, 3, 3},
+    };
+    temp_dir dir = temp_dir_create();
+    char path[PATH_BYTES];
+    path_in(&dir, "ids.h5", path);
+    write_id_file(path, N, -1);
+    volt_dataset *dataset = NULL;
+    VOLT_EXPECT_OK(volt_dataset_open(path, VOLT_SPLIT_TRAIN, &dataset));
+    volt_graph *graph = new_graph();
+    const long layout_count = (long)(sizeof layouts / sizeof layouts[0]);
+    long resumes = 0, compared = 0;
+    for (long config = 0; dataset && graph && config < 8 * layout_count; config++) {
+        const long l = config / 8;
+        const int shuffle = config & 1, drop_last = (config >> 1) & 1, prefetch = (config >> 2) & 1;
+        volt_loader_options options = {.batch_size = layouts[l].batch_size,
+                                       .shuffle = shuffle,
+                                       .drop_last = drop_last,
+                                       .prefetch = prefetch,
+                                       .seed = 77,
+                                       .rank = layouts[l].rank,
+                                       .ranks = layouts[l].ranks,
+                                       .contiguous = layouts[l].contiguous};
+        char what[160];
+        snprintf(what, sizeof what,
+                 "batch_size %ld rank %d of %d contiguous %d shuffle %d drop_last %d prefetch %d",
+                 options.batch_size, options.rank, options.ranks, options.contiguous, shuffle,
+                 drop_last, prefetch);
+        volt_loader *loader = NULL;
+        VOLT_EXPECT_OK(volt_loader_create(dataset, &options, &loader));
+        if (!loader) continue;
+        const long batches = volt_loader_batches(loader);
+        VOLT_EXPECT_EQ_INT(batches, drop_last ? layouts[l].batches_drop_last : layouts[l].batches);
+
+        batch_copy reference[COPY_BATCHES], resumed[COPY_BATCHES];
+        VOLT_EXPECT_OK(volt_loader_start_epoch(loader, 1));
+        const long reference_count = take_rest_of_epoch(loader, graph, reference, COPY_BATCHES);
+        VOLT_EXPECT_EQ_INT(reference_count, batches);
+        for (long b = 0; b < reference_count; b++) {
+            VOLT_EXPECT_EQ_INT(reference[b].index, b);
+            if (b + 1 < reference_count && same_content(&reference[b], &reference[b + 1]))
+                volt_test_fail(__FILE__, __LINE__, "%s: batches %ld and %ld cannot be told apart",
+                               what, b, b + 1);
+        }
+
+        for (long first = 0; first <= reference_count; first++) {
+            /* mid-way through epoch 0: a batch held and, with prefetch, the next in hand */
+            volt_batch held = {0};
+            int done = 0;
+            VOLT_EXPECT_OK(volt_loader_start_epoch(loader, 0));
+            VOLT_EXPECT_OK(volt_loader_next(loader, graph, &held, &done));
+            VOLT_EXPECT_EQ_INT(done, 0);
+
+            VOLT_EXPECT_OK(volt_loader_start_epoch_at(loader, 1, first));
+            const long count = take_rest_of_epoch(loader, graph, resumed, COPY_BATCHES);
+            char where[200];
+            snprintf(where, sizeof where, "%s, first_batch %ld", what, first);
+            if (count != reference_count - first)
+                volt_test_fail(__FILE__, __LINE__, "%s: %ld batches, expected %ld", where, count,
+                               reference_count - first);
+            for (long j = 0; j < count && first + j < reference_count; j++)
+                expect_same_batch(&resumed[j], &reference[first + j], where);
+            compared += count;
+            resumes++;
+            /* the epoch stays done */
+            VOLT_EXPECT_OK(volt_loader_next(loader, graph, &held, &done));
+            VOLT_EXPECT_EQ_INT(done, 1);
+            volt_graph_reset(graph);
+        }
+        volt_loader_destroy(loader);
+    }
+    /* a loader of b batches resumes b + 1 times and compares b (b + 1) / 2 batches; 4
+     * loaders (shuffle, prefetch) per layout, with and without drop_last */
+    VOLT_EXPECT_EQ_INT(resumes, 4 * (6 + 5 + 3 * (5 + 4) + 3 + 2 + 3 + 3 + 4 + 4));
+    VOLT_EXPECT_EQ_INT(compared, 4 * (15 + 10 + 3 * (10 + 6) + 3 + 1 + 3 + 3 + 6 + 6));
+    volt_graph_destroy(graph);
+    volt_dataset_close(dataset);
+    watchdog_disarm();
+    temp_dir_remove(&dir);
+}
+
+/* first_batch == the batch count is an epoch with nothing left: done at once. Outside [0,
+ * batches] is VOLT_ERR_ARG naming the value and the count (this rank's, for an evaluation
+ * rank), and leaves the loader where it was. */
+VOLT_TEST(loader_start_epoch_at_checks_first_batch) {
+    watchdog_arm();
+    enum { N = 23 };
+    temp_dir dir = temp_dir_create();
+    char path[PATH_BYTES];
+    path_in(&dir, "ids.h5", path);
+    write_id_file(path, N, -1);
+    volt_dataset *dataset = NULL;
+    VOLT_EXPECT_OK(volt_dataset_open(path, VOLT_SPLIT_TRAIN, &dataset));
+    volt_graph *graph = new_graph();
+    for (int prefetch = 0; dataset && graph && prefetch < 2; prefetch++) {
+        volt_loader_options options = {
+            .batch_size = 5, .shuffle = 1, .prefetch = prefetch, .seed = 8};
+        volt_loader *loader = NULL;
+        VOLT_EXPECT_OK(volt_loader_create(dataset, &options, &loader));
+        if (!loader) continue;
+        VOLT_EXPECT_EQ_INT(volt_loader_batches(loader), 5);
+        volt_batch batch = {0};
+        int done = 0;
+        VOLT_EXPECT_OK(volt_loader_start_epoch_at(loader, 2, 5));
+        for (int call = 0; call < 2; call++) {
+            done = 0;
+            VOLT_EXPECT_OK(volt_loader_next(loader, graph, &batch, &done));
+            VOLT_EXPECT_EQ_INT(done, 1);
+        }
+
+        /* a failed call leaves the epoch going: after batch 0 of epoch 0 comes batch 1 */
+        long order[N];
+        volt_epoch_order(8, 0, N, 1, order);
+        VOLT_EXPECT_OK(volt_loader_start_epoch(loader, 0));
+        VOLT_EXPECT_OK(volt_loader_next(loader, graph, &batch, &done));
+        VOLT_EXPECT_FAIL_MESSAGE(volt_loader_start_epoch_at(loader, 1, -1), VOLT_ERR_ARG,
+                                 "cannot start epoch 1 at batch -1: an epoch has 5 batches, so "
+                                 "first_batch must be in [0, 5]");
+        VOLT_EXPECT_FAIL_MESSAGE(volt_loader_start_epoch_at(loader, 1, 6), VOLT_ERR_ARG,
+                                 "cannot start epoch 1 at batch 6: an epoch has 5 batches");
+        done = 0;
+        VOLT_EXPECT_OK(volt_loader_next(loader, graph, &batch, &done));
+        VOLT_EXPECT_EQ_INT(done, 0);
+        VOLT_EXPECT_EQ_INT(batch.index, 1);
+        VOLT_EXPECT_EQ_INT(batch_row_id(&batch, 0), order[5]);
+        VOLT_EXPECT_EQ_INT(batch_row_id(&batch, 4), order[9]);
+        volt_graph_reset(graph);
+        volt_loader_destroy(loader);
+    }
+    /* evaluation rank 0 of 5 has 2 batches (4 samples), rank 1 has 3 (5 samples) */
+    for (int rank = 0; dataset && graph && rank < 2; rank++) {
+        volt_loader_options options = {.batch_size = 2, .rank = rank, .ranks = 5, .contiguous = 1};
+        volt_loader *loader = NULL;
+        VOLT_EXPECT_OK(volt_loader_create(dataset, &options, &loader));
+        if (!loader) continue;
+        const long batches = rank == 0 ? 2 : 3;
+        char expected[160];
+        snprintf(expected, sizeof expected,
+                 "cannot start epoch 0 at batch %ld: an epoch has %ld batches on this rank, so "
+                 "first_batch must be in [0, %ld]",
+                 batches + 1, batches, batches);
+        VOLT_EXPECT_FAIL_MESSAGE(volt_loader_start_epoch_at(loader, 0, batches + 1), VOLT_ERR_ARG,
+                                 expected);
+        VOLT_EXPECT_OK(volt_loader_start_epoch_at(loader, 0, batches));
+        volt_batch batch = {0};
+        int done = 0;
+        VOLT_EXPECT_OK(volt_loader_next(loader, graph, &batch, &done));
+        VOLT_EXPECT_EQ_INT(done, 1);
+        volt_loader_destroy(loader);
+    }
+    volt_graph_destroy(graph);
+    volt_dataset_close(dataset);
+    watchdog_disarm();
+    temp_dir_remove(&dir);
+}
+
+/* Skipped batches are not read: sample 1 has a label out of range, so reading batch 0
+ * fails (checked first: the file can tell), yet an epoch resumed at batch 1 reads to its
+ * end without an error. With and without prefetch. */
+VOLT_TEST(loader_start_epoch_at_skips_without_reading) {
+    watchdog_arm();
+    enum { N = 12 };
+    temp_dir dir = temp_dir_create();
+    char path[PATH_BYTES];
+    path_in(&dir, "bad_label.h5", path);
+    write_id_file(path, N, 1);
+    volt_dataset *dataset = NULL;
+    VOLT_EXPECT_OK(volt_dataset_open(path, VOLT_SPLIT_TRAIN, &dataset));
+    volt_graph *graph = new_graph();
+    for (int prefetch = 0; dataset && graph && prefetch < 2; prefetch++) {
+        volt_loader_options options = {.batch_size = 4, .prefetch = prefetch};
+        volt_loader *loader = NULL;
+        VOLT_EXPECT_OK(volt_loader_create(dataset, &options, &loader));
+        if (!loader) continue;
+        volt_batch batch = {0};
+        int done = 0;
+        VOLT_EXPECT_OK(volt_loader_start_epoch(loader, 0));
+        VOLT_EXPECT_FAIL_MESSAGE(volt_loader_next(loader, graph, &batch, &done), VOLT_ERR_ARG,
+                                 "sample 1 has label 5, outside [0, 5)");
+        VOLT_EXPECT_OK(volt_loader_start_epoch_at(loader, 0, 1));
+        for (long b = 1; b < 3; b++) {
+            done = 0;
+            VOLT_EXPECT_OK(volt_loader_next(loader, graph, &batch, &done));
+            VOLT_EXPECT_EQ_INT(done, 0);
+            VOLT_EXPECT_EQ_INT(batch.index, b);
+            VOLT_EXPECT_EQ_INT(batch_row_id(&batch, 0), 4 * b);
+            VOLT_EXPECT_EQ_INT(batch_row_id(&batch, 3), 4 * b + 3);
+        }
+        VOLT_EXPECT_OK(volt_loader_next(loader, graph, &batch, &done));
+        VOLT_EXPECT_EQ_INT(done, 1);
         volt_loader_destroy(loader);
         volt_graph_reset(graph);
     }
