@@ -1,7 +1,7 @@
 /* apps/volt_train.c — volt-train: the trainer's command line, as Lightning's CLI.
  *
  *     volt-train fit|validate|test|predict --config FILE [--config FILE2 ...]
- *                [--section.key=value ...] [--print-config] [--help]
+ *                [--section.key=value ...] [--ckpt_path=PATH] [--print-config] [--help]
  *
  * One configuration drives the run: every key of the trainer (trainer.*, optimizer.*,
  * lr_scheduler.*, callbacks), of the HDF5 data module (data.*) and of the model
@@ -34,15 +34,16 @@ enum { EXIT_RUN_FAILED = 1, EXIT_USAGE = 2 };
 
 static const char usage_text[] =
     "usage: volt-train fit|validate|test|predict --config FILE [--config FILE2 ...]\n"
-    "                  [--section.key=value ...] [--print-config] [--help]\n"
+    "                  [--section.key=value ...] [--ckpt_path=PATH] [--print-config] [--help]\n"
     "\n"
     "  fit        train model.name on data.path's /train split, validating on /val\n"
     "  validate   evaluate on /val (metrics val/*)\n"
     "  test       evaluate on /test (metrics test/*)\n"
     "  predict    write <run folder>/predictions.csv for /predict\n"
     "\n"
-    "validate, test and predict evaluate the freshly initialised model for now: loading\n"
-    "a checkpoint comes with checkpoints, in a later release.\n"
+    "fit --ckpt_path=FILE|last|best|auto resumes from a checkpoint (ModelCheckpoint writes\n"
+    "them to <run folder>/checkpoints/; last: the newest last.h5, auto: last when there is\n"
+    "one). validate, test and predict evaluate the freshly initialised model for now.\n"
     "\n"
     "Configuration, later sources winning: the declared defaults, YAML files in the\n"
     "order given, --section.key=value (or --section.key value) on the command line,\n"
@@ -65,6 +66,7 @@ static void print_usage(FILE *out) {
 typedef struct train_command {
     volt_stage stage;
     int print_config;
+    const char *ckpt_path; /* fit --ckpt_path: a file, last, best or auto; NULL: none */
 } train_command;
 
 static int has_argument(int argc, char **argv, const char *a, const char *b) {
@@ -84,6 +86,15 @@ static int parse_command(int argc, char **argv, train_command *command) {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--print-config") == 0) {
             command->print_config = 1;
+            continue;
+        }
+        if (strncmp(argv[i], "--ckpt_path=", 12) == 0 || strcmp(argv[i], "--ckpt_path") == 0) {
+            const char *value = argv[i][11] == '=' ? argv[i] + 12 : i + 1 < argc ? argv[++i] : "";
+            if (!*value)
+                return VOLT_ERROR(VOLT_ERR_CONFIG,
+                                  "--ckpt_path needs a value: a checkpoint file, last, best or "
+                                  "auto");
+            command->ckpt_path = value;
             continue;
         }
         int known = -1;
@@ -110,6 +121,10 @@ static int parse_command(int argc, char **argv, train_command *command) {
     if (!found)
         return VOLT_ERROR(VOLT_ERR_CONFIG,
                           "no subcommand: expected fit, validate, test or predict");
+    if (command->ckpt_path && command->stage != VOLT_STAGE_FIT)
+        return VOLT_ERROR(VOLT_ERR_CONFIG,
+                          "--ckpt_path is read by fit (resume); %s does not load checkpoints yet",
+                          volt_stage_name(command->stage));
     return VOLT_OK;
 }
 
@@ -238,11 +253,11 @@ static const volt_datamodule_ops *datamodule_ops(void) {
 static const volt_datamodule_ops *datamodule_ops(void) { return &volt_hdf5_datamodule_ops; }
 #endif
 
-static int run_stage(volt_trainer *trainer, volt_stage stage, volt_module *module,
+static int run_stage(volt_trainer *trainer, const train_command *command, volt_module *module,
                      volt_datamodule *datamodule) {
-    switch (stage) {
+    switch (command->stage) {
     case VOLT_STAGE_FIT:
-        return volt_trainer_fit(trainer, module, datamodule);
+        return volt_trainer_fit_from(trainer, module, datamodule, command->ckpt_path);
     case VOLT_STAGE_VALIDATE:
         return volt_trainer_validate(trainer, module, datamodule);
     case VOLT_STAGE_TEST:
@@ -250,7 +265,7 @@ static int run_stage(volt_trainer *trainer, volt_stage stage, volt_module *modul
     case VOLT_STAGE_PREDICT:
         return volt_trainer_predict(trainer, module, datamodule);
     }
-    return VOLT_ERROR(VOLT_ERR_INTERNAL, "unknown stage %d", (int)stage);
+    return VOLT_ERROR(VOLT_ERR_INTERNAL, "unknown stage %d", (int)command->stage);
 }
 
 /* Builds the trainer, the model and the data module, and runs the stage. */
@@ -272,7 +287,7 @@ static int execute(volt_config *config, const train_command *command,
         if (status == VOLT_OK) status = volt_datamodule_create(datamodule_ops(), &datamodule);
         status = volt_comm_agree(world, status); /* a rank that cannot read the data */
     }
-    if (status == VOLT_OK) status = run_stage(trainer, command->stage, module, datamodule);
+    if (status == VOLT_OK) status = run_stage(trainer, command, module, datamodule);
     if (status != VOLT_OK)
         status = VOLT_ERROR(status, "volt-train %s failed", volt_stage_name(command->stage));
     volt_datamodule_destroy(datamodule);

@@ -10,7 +10,7 @@
 #   volt_train.predict          predict writes predictions.csv (freshly initialised model)
 #   example.custom_learns       volt-example-custom, 1 epoch of 200 batches: val/acc >= 0.75
 #   volt_train.print_config_roundtrip   print, save, feed back, print: identical
-#   volt_train.help             --help names the subcommands and says checkpoints come later
+#   volt_train.help             --help names the subcommands and --ckpt_path
 #   volt_train.bad.<case>       one bad input each: non-zero exit, the right message once,
 #                               no run folder (or, failing mid-run, no half-written file)
 #   demo.fashion_mnist          scripts/demo.sh's full run (5 epochs): val/acc >= 0.85 (slow)
@@ -139,7 +139,7 @@ volt_train_case(volt_train.print_config_roundtrip MODE roundtrip
   VARS -DPROGRAM=${_train} -DWORK=${_dir}/roundtrip)
 add_test(NAME volt_train.help COMMAND ${_train} --help)
 set_tests_properties(volt_train.help PROPERTIES LABELS unit TIMEOUT 30 ENVIRONMENT "${_env}"
-  PASS_REGULAR_EXPRESSION "fit +train.*validate.*test.*predict.*checkpoint")
+  PASS_REGULAR_EXPRESSION "fit +train.*validate.*test.*predict.*--ckpt_path=FILE|last|best|auto")
 
 # --- bad inputs --------------------------------------------------------------------------------
 # volt_train_bad(<case> <expected message regex> [exit status] ARGS <args...>): volt-train
@@ -262,4 +262,33 @@ if(NOT EXISTS ${_fashion}/train-images-idx3-ubyte.gz)
   if(TARGET volt-example-custom)
     set_tests_properties(example.custom_learns PROPERTIES DISABLED TRUE)
   endif()
+endif()
+
+# --- checkpoints: resume (tests/resume_case.cmake) ----------------------------------------
+#   volt_train.resume.<case>   a run resumed mid-epoch from its checkpoint ends with the
+#                              uninterrupted run's model and optimizer state: bit-identical
+#                              on the same layout; within 1e-4 (absolute) after a change of layout
+find_program(VOLT_H5DIFF h5diff)
+function(volt_resume_case name ranks_a strategy_a batch_a ranks_b strategy_b batch_b)
+  set(tolerance "")
+  if(ARGC GREATER 7)
+    set(tolerance -DTOLERANCE=${ARGV7} -DDROPOUT=0)
+  endif()
+  add_test(NAME volt_train.resume.${name}
+           COMMAND ${CMAKE_COMMAND} -DMPIEXEC=${MPIEXEC_EXECUTABLE}
+                   "-DMPIEXEC_FLAGS=${VOLT_MPIEXEC_FLAGS}" -DTRAIN=${_train}
+                   -DCONFIG=${_config} -DDATA=${_fashion_h5} -DROOT=${_dir}/resume_${name}
+                   -DBATCHES=40 -DRANKS_A=${ranks_a} -DSTRATEGY_A=${strategy_a}
+                   -DBATCH_A=${batch_a} -DRANKS_B=${ranks_b} -DSTRATEGY_B=${strategy_b}
+                   -DBATCH_B=${batch_b} -DH5DIFF=${VOLT_H5DIFF} ${tolerance}
+                   -P ${CMAKE_CURRENT_SOURCE_DIR}/resume_case.cmake)
+  set_tests_properties(volt_train.resume.${name} PROPERTIES LABELS mpi TIMEOUT 300
+                       ENVIRONMENT "${_env}" FIXTURES_REQUIRED volt_train_fashion_mnist)
+endfunction()
+if(VOLT_H5DIFF)
+  volt_resume_case(single_1 1 single 64 1 single 64)
+  volt_resume_case(ddp_2 2 ddp 32 2 ddp 32)
+  volt_resume_case(zero1_2 2 zero1 32 2 zero1 32)
+  volt_resume_case(zero1_2_to_single_1 2 zero1 32 1 single 64 1e-4)
+  volt_resume_case(zero1_2_to_zero1_4 2 zero1 32 4 zero1 16 1e-4)
 endif()

@@ -119,6 +119,11 @@ volt_tensor *volt_graph_zeros(volt_graph *graph, volt_dtype dtype, int ndim,
 uint64_t volt_graph_seed(const volt_graph *graph) { return graph->seed; }
 long volt_graph_step(const volt_graph *graph) { return graph->step; }
 
+void volt_graph_set_step(volt_graph *graph, long step) {
+    graph->step = step;
+    graph->streams_this_step = 0;
+}
+
 /* Streams of a graph live in the upper half of the stream space, apart from the
  * parameter-initialisation streams (one per parameter index): bit 63 set, then the
  * step, then the call within the step. */

@@ -93,6 +93,9 @@ volt_arena *volt_graph_arena(volt_graph *graph);
 uint64_t volt_graph_seed(const volt_graph *graph);
 uint64_t volt_graph_next_stream(volt_graph *graph);
 long volt_graph_step(const volt_graph *graph);
+/* Sets the step counter: the trainer numbers its training batches this way, so that a
+ * run resumed from a checkpoint draws the same random streams. */
+void volt_graph_set_step(volt_graph *graph, long step);
 
 /* For ops: whether the output of an op with these inputs must be recorded (grad
  * enabled and some input requires grad), and appending the node. The node's output

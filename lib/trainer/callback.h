@@ -12,11 +12,18 @@
  *                        never logged is an error after the first validation, naming
  *                        the metrics that were logged.
  *   LearningRateMonitor  logging_interval ("step"|"epoch"): logs "lr-<optimizer>".
+ *   ModelCheckpoint      dirpath (<run folder>/checkpoints), filename
+ *                        ("epoch={epoch}-step={step}"), monitor (unset), mode ("min"),
+ *                        save_top_k (1), save_last (true), every_n_train_steps (0),
+ *                        every_n_epochs (1), train_time_interval (0 s), save_weights_only
+ *                        (false), as Lightning's; decisions are the same on every rank.
+ *                        Added by default (trainer.enable_checkpointing).
  *   ModelSummary         max_depth (1): a table of layers, parameter counts and bytes
  *                        at fit start (also enabled by trainer.enable_model_summary). */
 #ifndef VOLT_TRAINER_CALLBACK_H
 #define VOLT_TRAINER_CALLBACK_H
 
+#include "ckpt/checkpoint.h"
 #include "core/config.h"
 #include "trainer/module.h"
 
@@ -40,6 +47,11 @@ typedef struct volt_callback_ops {
     int (*on_after_backward)(volt_callback *cb, volt_trainer *t, volt_module *m);
     int (*on_before_optimizer_step)(volt_callback *cb, volt_trainer *t, volt_module *m);
     void (*teardown)(volt_callback *cb);
+    /* Checkpoints: the callback's state as attributes of the group it is given
+     * (volt_ckpt_put_* / volt_ckpt_get_*, lib/ckpt/checkpoint.h). Saving is collective:
+     * every rank writes the same values. Loading runs after on_fit_start. */
+    int (*state_save)(volt_callback *cb, volt_trainer *t, volt_ckpt *ckpt, const char *group);
+    int (*state_load)(volt_callback *cb, volt_trainer *t, volt_ckpt *ckpt, const char *group);
 } volt_callback_ops;
 
 void *volt_callback_state(volt_callback *cb);
@@ -72,6 +84,7 @@ typedef struct volt_model_summary_options {
 extern const volt_callback_ops volt_early_stopping_ops;
 extern const volt_callback_ops volt_lr_monitor_ops;
 extern const volt_callback_ops volt_model_summary_ops;
+extern const volt_callback_ops volt_model_checkpoint_ops;
 const volt_callback_ops *volt_callback_find(const char *name);
 
 #endif

@@ -24,15 +24,18 @@ typedef struct option_decl {
 } option_decl;
 
 static const option_decl callback_options[] = {
-    {"name", VOLT_CONFIG_STRING, NULL, "EarlyStopping, LearningRateMonitor or ModelSummary"},
-    {"monitor", VOLT_CONFIG_STRING, NULL, "EarlyStopping: the logged metric to watch"},
+    {"name", VOLT_CONFIG_STRING, NULL,
+     "EarlyStopping, LearningRateMonitor, ModelCheckpoint or ModelSummary"},
+    {"monitor", VOLT_CONFIG_STRING, NULL,
+     "EarlyStopping, ModelCheckpoint: the logged metric to watch"},
     {"min_delta", VOLT_CONFIG_FLOAT, "0",
      "EarlyStopping: the least change that counts as an "
      "improvement"},
     {"patience", VOLT_CONFIG_INT, "3",
      "EarlyStopping: validations without improvement "
      "before stopping"},
-    {"mode", VOLT_CONFIG_STRING, "min", "EarlyStopping: min (lower is better) or max"},
+    {"mode", VOLT_CONFIG_STRING, "min",
+     "EarlyStopping, ModelCheckpoint: min (lower is better) or max"},
     {"check_finite", VOLT_CONFIG_BOOL, "true",
      "EarlyStopping: stop when the monitor is NaN "
      "or infinite"},
@@ -43,6 +46,24 @@ static const option_decl callback_options[] = {
      "EarlyStopping: stop once the monitor "
      "is worse than this"},
     {"logging_interval", VOLT_CONFIG_STRING, "step", "LearningRateMonitor: step or epoch"},
+    {"dirpath", VOLT_CONFIG_STRING, NULL,
+     "ModelCheckpoint: the folder (default: <run folder>/checkpoints)"},
+    {"filename", VOLT_CONFIG_STRING, "epoch={epoch}-step={step}",
+     "ModelCheckpoint: file name template ({epoch}, {step}, {metric} or {metric:.4f}); .h5 "
+     "is added"},
+    {"save_top_k", VOLT_CONFIG_INT, "1",
+     "ModelCheckpoint: keep the k best (by monitor; without one, the latest); 0: none; -1: "
+     "all"},
+    {"save_last", VOLT_CONFIG_BOOL, "true", "ModelCheckpoint: also keep last.h5"},
+    {"every_n_train_steps", VOLT_CONFIG_INT, "0",
+     "ModelCheckpoint: save every n optimizer steps (0: off)"},
+    {"every_n_epochs", VOLT_CONFIG_INT, "1",
+     "ModelCheckpoint: save every n epochs (0: off; ignored when a step or time interval is "
+     "set)"},
+    {"train_time_interval", VOLT_CONFIG_FLOAT, "0",
+     "ModelCheckpoint: save every so many seconds of training (0: off)"},
+    {"save_weights_only", VOLT_CONFIG_BOOL, "false",
+     "ModelCheckpoint: the model only (no optimizer state: cannot resume)"},
     {"max_depth", VOLT_CONFIG_INT, "1",
      "ModelSummary: name depth listed one by one (-1: "
      "all)"},
@@ -60,14 +81,14 @@ int callbacks_declare(volt_config *config) {
     return VOLT_OK;
 }
 
-static void option_key(char *key, size_t size, int index, const char *option) {
+void callbacks_option_key(char *key, size_t size, int index, const char *option) {
     snprintf(key, size, "callbacks.%d.%s", index, option);
 }
 
 int callbacks_item_is_set(const volt_config *config, int index) {
     char key[64];
     for (int i = 0; i < CALLBACK_OPTION_COUNT; i++) {
-        option_key(key, sizeof key, index, callback_options[i].option);
+        callbacks_option_key(key, sizeof key, index, callback_options[i].option);
         if (volt_config_is_set(config, key)) return 1;
     }
     return 0;
@@ -75,12 +96,12 @@ int callbacks_item_is_set(const volt_config *config, int index) {
 
 /* A callbacks.<index> item may set only the options of its callback (`own`, a
  * space-separated list). */
-static int check_own_options(const volt_config *config, int index, const char *callback,
-                             const char *own) {
+int callbacks_check_own_options(const volt_config *config, int index, const char *callback,
+                                const char *own) {
     char key[64];
     for (int i = 1; i < CALLBACK_OPTION_COUNT; i++) { /* 0 is name */
         const char *option = callback_options[i].option;
-        option_key(key, sizeof key, index, option);
+        callbacks_option_key(key, sizeof key, index, option);
         if (!volt_config_is_set(config, key)) continue;
         size_t length = strlen(option);
         const char *p = own;
@@ -130,7 +151,8 @@ void callback_destroy(volt_callback *cb) {
 
 const volt_callback_ops *volt_callback_find(const char *name) {
     static const volt_callback_ops *const builtins[] = {
-        &volt_early_stopping_ops, &volt_lr_monitor_ops, &volt_model_summary_ops};
+        &volt_early_stopping_ops, &volt_lr_monitor_ops, &volt_model_checkpoint_ops,
+        &volt_model_summary_ops};
     if (!name) return NULL;
     for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
         if (strcmp(builtins[i]->name, name) == 0) return builtins[i];
@@ -160,28 +182,28 @@ volt_early_stopping_options volt_early_stopping_defaults(const char *monitor) {
 static int early_stopping_read_config(const volt_config *c, int index,
                                       volt_early_stopping_options *o) {
     char key[64];
-    VOLT_CHECK(check_own_options(c, index, "EarlyStopping",
+    VOLT_CHECK(callbacks_check_own_options(c, index, "EarlyStopping",
                                  "monitor min_delta patience mode check_finite "
                                  "stopping_threshold divergence_threshold"));
-    option_key(key, sizeof key, index, "monitor");
+    callbacks_option_key(key, sizeof key, index, "monitor");
     if (!volt_config_is_set(c, key))
         return VOLT_ERROR(VOLT_ERR_CONFIG,
                           "%s is required for EarlyStopping (the name of a "
                           "logged metric, such as val/loss)",
                           key);
     VOLT_CHECK(volt_config_get_string(c, key, &o->monitor));
-    option_key(key, sizeof key, index, "min_delta");
+    callbacks_option_key(key, sizeof key, index, "min_delta");
     VOLT_CHECK(volt_config_get_float(c, key, &o->min_delta));
-    option_key(key, sizeof key, index, "patience");
+    callbacks_option_key(key, sizeof key, index, "patience");
     VOLT_CHECK(volt_config_get_int(c, key, &o->patience));
-    option_key(key, sizeof key, index, "mode");
+    callbacks_option_key(key, sizeof key, index, "mode");
     VOLT_CHECK(volt_config_get_string(c, key, &o->mode));
-    option_key(key, sizeof key, index, "check_finite");
+    callbacks_option_key(key, sizeof key, index, "check_finite");
     VOLT_CHECK(volt_config_get_bool(c, key, &o->check_finite));
-    option_key(key, sizeof key, index, "stopping_threshold");
+    callbacks_option_key(key, sizeof key, index, "stopping_threshold");
     if ((o->has_stopping_threshold = volt_config_is_set(c, key)))
         VOLT_CHECK(volt_config_get_float(c, key, &o->stopping_threshold));
-    option_key(key, sizeof key, index, "divergence_threshold");
+    callbacks_option_key(key, sizeof key, index, "divergence_threshold");
     if ((o->has_divergence_threshold = volt_config_is_set(c, key)))
         VOLT_CHECK(volt_config_get_float(c, key, &o->divergence_threshold));
     return VOLT_OK;
@@ -198,7 +220,7 @@ static int early_stopping_setup(volt_callback *cb, const volt_config *config, in
     char key[64] = "EarlyStopping option";
     char where[80] = "EarlyStopping";
 #define OPTION_NAME(option)                                                                        \
-    (index >= 0 ? (option_key(key, sizeof key, index, option), key)                                \
+    (index >= 0 ? (callbacks_option_key(key, sizeof key, index, option), key)                                \
                 : (snprintf(where, sizeof where, "EarlyStopping's %s", option), where))
     if (!o.monitor || !*o.monitor)
         return VOLT_ERROR(VOLT_ERR_CONFIG,
@@ -257,7 +279,7 @@ static int monitor_missing(early_stopping *s, volt_trainer *t) {
         used += (size_t)n;
     }
     char key[64] = "EarlyStopping's monitor";
-    if (s->index >= 0) option_key(key, sizeof key, s->index, "monitor");
+    if (s->index >= 0) callbacks_option_key(key, sizeof key, s->index, "monitor");
     return VOLT_ERROR(VOLT_ERR_CONFIG, "%s = '%s' was never logged; the metrics logged so far: %s",
                       key, s->monitor, all.count ? names : "none");
 }
@@ -334,8 +356,8 @@ static int lr_monitor_setup(volt_callback *cb, const volt_config *config, int in
     const char *interval = "step";
     char key[64] = "LearningRateMonitor's logging_interval";
     if (index >= 0) {
-        VOLT_CHECK(check_own_options(config, index, "LearningRateMonitor", "logging_interval"));
-        option_key(key, sizeof key, index, "logging_interval");
+        VOLT_CHECK(callbacks_check_own_options(config, index, "LearningRateMonitor", "logging_interval"));
+        callbacks_option_key(key, sizeof key, index, "logging_interval");
         VOLT_CHECK(volt_config_get_string(config, key, &interval));
     } else if (options && ((const volt_lr_monitor_options *)options)->logging_interval) {
         interval = ((const volt_lr_monitor_options *)options)->logging_interval;
@@ -387,8 +409,8 @@ static int model_summary_setup(volt_callback *cb, const volt_config *config, int
     long depth = 1;
     char key[64] = "ModelSummary's max_depth";
     if (index >= 0) {
-        VOLT_CHECK(check_own_options(config, index, "ModelSummary", "max_depth"));
-        option_key(key, sizeof key, index, "max_depth");
+        VOLT_CHECK(callbacks_check_own_options(config, index, "ModelSummary", "max_depth"));
+        callbacks_option_key(key, sizeof key, index, "max_depth");
         VOLT_CHECK(volt_config_get_int(config, key, &depth));
     } else if (options) {
         depth = ((const volt_model_summary_options *)options)->max_depth;

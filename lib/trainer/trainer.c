@@ -439,17 +439,6 @@ static int run_eval(volt_trainer *t, volt_module *m, volt_loader *loader, long b
 
 /* ---- fit ------------------------------------------------------------------------------------- */
 
-typedef struct fit_context {
-    volt_loader *train_loader, *val_loader;
-    long train_batches;   /* per epoch, after limit_train_batches */
-    long val_batches;     /* per validation; 0: no validation */
-    long val_check_batch; /* validate after every this many batches of an epoch */
-    volt_optim_config optim;
-    volt_optimizer *optimizer; /* single and ddp */
-    volt_ddp *ddp;             /* ddp */
-    volt_zero *zero;           /* zero1: replaces the optimizer */
-} fit_context;
-
 static const char *optimizer_kind_name(volt_optimizer_kind kind) {
     switch (kind) {
     case VOLT_OPTIM_SGD:
@@ -676,11 +665,14 @@ static int should_validate(const volt_trainer *t, const fit_context *f, long bat
 static int train_epoch(volt_trainer *t, volt_module *m, fit_context *f) {
     t->current_epoch = t->epochs_done;
     VOLT_CHECK(call_hook(t, m, HOOK_TRAIN_EPOCH_START));
-    VOLT_CHECK(volt_loader_start_epoch(f->train_loader, t->current_epoch));
+    long first = t->resume_batch; /* 0 except in the first epoch after a resume */
+    t->resume_batch = 0;
+    t->batches_done = first;
+    VOLT_CHECK(volt_loader_start_epoch_at(f->train_loader, t->current_epoch, first));
     char phase[48];
     snprintf(phase, sizeof phase, "Epoch %ld", t->current_epoch);
     int phase_open = 0;
-    for (long i = 0; i < f->train_batches; i++) {
+    for (long i = first; i < f->train_batches; i++) {
         volt_batch batch;
         int done = 0;
         VOLT_CHECK(volt_loader_next(f->train_loader, t->graph, &batch, &done));
@@ -688,10 +680,13 @@ static int train_epoch(volt_trainer *t, volt_module *m, fit_context *f) {
         if (!phase_open) progress_start(t, phase, f->train_batches);
         phase_open = 1;
         int stepped = 0;
+        volt_graph_set_step(t->graph, t->train_batch_counter);
         int status = train_batch(t, m, f, &batch, i, &stepped);
         t->batch_size = 0;
         volt_graph_reset(t->graph);
         VOLT_CHECK(status);
+        t->train_batch_counter++;
+        t->batches_done = i + 1;
         VOLT_CHECK(call_train_batch_end(t, m, i));
         /* Step values are averaged over the ranks only around the steps whose rows
          * metrics.csv keeps (every log_every_n_steps; Lightning, too, syncs step values
@@ -764,12 +759,42 @@ static int fit_setup(volt_trainer *t, volt_module *m, volt_datamodule *dm, fit_c
     return VOLT_OK;
 }
 
-static int fit_run(volt_trainer *t, volt_module *m, volt_datamodule *dm, fit_context *f) {
+/* The checkpoint to resume from: rank 0 looks it up ("last", ...) and tells the others.
+ * *out is NULL for "auto" with nothing to resume. */
+static int resume_path(volt_trainer *t, volt_module *m, const char *text, char **out) {
+    *out = NULL;
+    int status = t->rank == 0 ? trainer_resolve_ckpt_path(t, module_name(m), text, out) : VOLT_OK;
+    if (!t->world || volt_comm_size(t->world) == 1) return status;
+    VOLT_CHECK(agree(t, status));
+    int32_t words[1024] = {0}; /* the path, sent as 4096 bytes ("" for none) */
+    char *path = (char *)words;
+    if (t->rank == 0 && *out) snprintf(path, sizeof words, "%s", *out);
+    VOLT_CHECK(volt_comm_broadcast(t->world, words, 1024, VOLT_I32, 0, NULL));
+    path[sizeof words - 1] = '\0';
+    if (t->rank > 0 && path[0]) {
+        *out = strdup(path);
+        VOLT_CHECK_ALLOC(*out, strlen(path) + 1);
+    }
+    return VOLT_OK;
+}
+
+static int fit_run(volt_trainer *t, volt_module *m, volt_datamodule *dm, fit_context *f,
+                   const char *ckpt_path) {
     VOLT_CHECK(fit_setup(t, m, dm, f));
+    t->fit = f;
     volt_params_zero_grad(volt_module_params(m));
     t->lr = lr_now(t, f);
     t->fit_start_time = volt_clock_seconds();
     VOLT_CHECK(call_hook(t, m, HOOK_FIT_START));
+    if (ckpt_path) {
+        char *path;
+        VOLT_CHECK(resume_path(t, m, ckpt_path, &path));
+        int status = path ? trainer_restore(t, m, f, path) : VOLT_OK;
+        if (!path) VOLT_INFO("ckpt_path=auto: no checkpoint to resume from, starting afresh");
+        free(path);
+        VOLT_CHECK(status);
+        t->lr = lr_now(t, f);
+    }
     long sanity = t->options.num_sanity_val_steps;
     if (f->val_batches > 0 && sanity != 0) {
         long batches = sanity < 0 || sanity > f->val_batches ? f->val_batches : sanity;
@@ -810,15 +835,22 @@ static void loop_end(volt_trainer *t, volt_module *m) {
 }
 
 int volt_trainer_fit(volt_trainer *t, volt_module *m, volt_datamodule *dm) {
+    return volt_trainer_fit_from(t, m, dm, NULL);
+}
+
+int volt_trainer_fit_from(volt_trainer *t, volt_module *m, volt_datamodule *dm,
+                          const char *ckpt_path) {
     VOLT_CHECK_ARG(t && m && dm);
     loop_begin(t, m);
     t->fitting = 1;
     t->current_epoch = t->global_step = t->epochs_done = 0;
+    t->batches_done = t->train_batch_counter = t->resume_batch = 0;
     t->stop_requested = t->stop_deferred_noted = t->time_up = 0;
     free(t->stop_reason);
     t->stop_reason = NULL;
     fit_context f = {0};
-    int status = fit_run(t, m, dm, &f);
+    int status = fit_run(t, m, dm, &f, ckpt_path);
+    t->fit = NULL;
     if (f.ddp) {
         volt_graph_on_grad_ready(t->graph, NULL, NULL);
         volt_ddp_destroy(f.ddp);

@@ -74,6 +74,21 @@ VOLT_NODISCARD int volt_trainer_add_callback(volt_trainer *trainer, const volt_c
                                              const void *options);
 
 VOLT_NODISCARD int volt_trainer_fit(volt_trainer *trainer, volt_module *m, volt_datamodule *dm);
+/* fit, resuming from a checkpoint (docs/checkpoint-format.md) when ckpt_path is not NULL:
+ * a path, "last" (the last.h5 of the ModelCheckpoint folder: its dirpath, or by default
+ * the newest run folder of this name that has one), "best" (the best checkpoint that
+ * last.h5 records) or "auto" ("last" when there is one, else a fresh start). The model,
+ * the optimizer state, step, epoch, the position inside the epoch (training continues
+ * with the next unseen batch of the same order), the random streams and the callbacks'
+ * states are restored, so a resumed run on the same layout takes bit-identical steps.
+ * The checkpoint may come from any rank layout and strategy (shapes are global). */
+VOLT_NODISCARD int volt_trainer_fit_from(volt_trainer *trainer, volt_module *m,
+                                         volt_datamodule *dm, const char *ckpt_path);
+/* Saves the run's state now into path (collective over the trainer's ranks; atomic: an
+ * earlier file at path survives any failure). During a fit it holds everything a resume
+ * needs; weights_only, or outside a fit, only the model. */
+VOLT_NODISCARD int volt_trainer_save_checkpoint(volt_trainer *trainer, const char *path,
+                                                int weights_only);
 VOLT_NODISCARD int volt_trainer_validate(volt_trainer *trainer, volt_module *m,
                                          volt_datamodule *dm);
 VOLT_NODISCARD int volt_trainer_test(volt_trainer *trainer, volt_module *m, volt_datamodule *dm);

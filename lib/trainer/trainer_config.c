@@ -68,6 +68,9 @@ static const key_decl trainer_keys[] = {
     {"trainer.log_every_n_steps", VOLT_CONFIG_INT, "50",
      "steps between rows of metrics.csv (and progress lines in batch jobs)"},
     {"trainer.enable_progress_bar", VOLT_CONFIG_BOOL, "true", "show the progress bar"},
+    {"trainer.enable_checkpointing", VOLT_CONFIG_BOOL, "true",
+     "add a ModelCheckpoint (one checkpoint per epoch, last.h5 kept) unless callbacks lists "
+     "one; off under fast_dev_run"},
     {"trainer.enable_model_summary", VOLT_CONFIG_BOOL, "true",
      "print the model's parameters at fit start"},
     {"trainer.default_root_dir", VOLT_CONFIG_STRING, "runs", "where run folders go"},
@@ -414,6 +417,7 @@ static int read_options(const volt_config *c, trainer_options *o) {
         read_long_at_least(c, "trainer.log_every_n_steps", 1, ">= 1", &o->log_every_n_steps));
     VOLT_CHECK(volt_config_get_bool(c, "trainer.enable_progress_bar", &o->enable_progress_bar));
     VOLT_CHECK(volt_config_get_bool(c, "trainer.enable_model_summary", &o->enable_model_summary));
+    VOLT_CHECK(volt_config_get_bool(c, "trainer.enable_checkpointing", &o->enable_checkpointing));
     VOLT_CHECK(volt_config_get_string(c, "trainer.default_root_dir", &o->default_root_dir));
     if (!*o->default_root_dir)
         return VOLT_ERROR(VOLT_ERR_CONFIG, "trainer.default_root_dir = '': expected a folder "
@@ -476,18 +480,19 @@ static int add_callback(volt_trainer *t, volt_callback *cb) {
  * enable_model_summary asks for it and the list does not name it. */
 static int build_config_callbacks(volt_trainer *t) {
     const volt_config *c = t->config;
-    int count = 0, listed_summary = 0;
+    int count = 0, listed_summary = 0, listed_checkpoint = 0;
     char key[64];
     for (;; count++) {
         snprintf(key, sizeof key, "callbacks.%d.name", count);
         if (!volt_config_is_set(c, key)) break;
         if (strcmp(volt_config_string(c, key, ""), "ModelSummary") == 0) listed_summary = 1;
+        if (strcmp(volt_config_string(c, key, ""), "ModelCheckpoint") == 0) listed_checkpoint = 1;
     }
     if (callbacks_item_is_set(c, count))
         return VOLT_ERROR(VOLT_ERR_CONFIG,
                           "callbacks.%d has options but no name (expected "
-                          "callbacks.%d.name: EarlyStopping, LearningRateMonitor or "
-                          "ModelSummary)",
+                          "callbacks.%d.name: EarlyStopping, LearningRateMonitor, "
+                          "ModelCheckpoint or ModelSummary)",
                           count, count);
     for (int later = count + 1; later <= count + 64; later++) /* items after a gap */
         if (callbacks_item_is_set(c, later))
@@ -507,10 +512,15 @@ static int build_config_callbacks(volt_trainer *t) {
         if (!ops)
             return VOLT_ERROR(VOLT_ERR_CONFIG,
                               "%s = '%s': unknown callback (expected EarlyStopping, "
-                              "LearningRateMonitor or ModelSummary)",
+                              "LearningRateMonitor, ModelCheckpoint or ModelSummary)",
                               key, name);
         volt_callback *cb;
         VOLT_CHECK(callback_create(ops, c, i, NULL, &cb));
+        VOLT_CHECK(add_callback(t, cb));
+    }
+    if (t->options.enable_checkpointing && t->options.fast_dev_run == 0 && !listed_checkpoint) {
+        volt_callback *cb;
+        VOLT_CHECK(callback_create(&volt_model_checkpoint_ops, c, -1, NULL, &cb));
         VOLT_CHECK(add_callback(t, cb));
     }
     return VOLT_OK;

@@ -10,6 +10,7 @@
 
 #include <stdio.h>
 
+#include "data/loader.h"
 #include "dist/ddp.h"
 #include "dist/layout.h"
 #include "dist/zero.h"
@@ -47,6 +48,18 @@ typedef enum trainer_strategy {
     TRAINER_STRATEGY_ZERO1
 } trainer_strategy;
 
+/* What a fit holds between its setup and its end (trainer.c; checkpoints read it). */
+typedef struct fit_context {
+    volt_loader *train_loader, *val_loader;
+    long train_batches;   /* per epoch, after limit_train_batches */
+    long val_batches;     /* per validation; 0: no validation */
+    long val_check_batch; /* validate after every this many batches of an epoch */
+    volt_optim_config optim;
+    volt_optimizer *optimizer; /* single and ddp */
+    volt_ddp *ddp;             /* ddp */
+    volt_zero *zero;           /* zero1: replaces the optimizer */
+} fit_context;
+
 /* The trainer.*, optimizer.* and lr_scheduler.* options, read and checked. */
 typedef struct trainer_options {
     long max_epochs; /* -1: no limit */
@@ -67,6 +80,7 @@ typedef struct trainer_options {
     long log_every_n_steps;
     int enable_progress_bar;
     int enable_model_summary;
+    int enable_checkpointing;
     const char *default_root_dir;
     const char *name;        /* "": the module's name */
     long version;            /* -1: the next free number */
@@ -105,6 +119,11 @@ struct volt_trainer {
     long current_epoch;
     long global_step; /* optimizer steps in this fit */
     long epochs_done; /* training epochs completed in this fit */
+    long batches_done; /* training batches of current_epoch done (optimizer step included) */
+    long train_batch_counter; /* training batches run in this fit: the graph's step for the
+                               * next one, so that its random streams survive a resume */
+    long resume_batch;        /* the first epoch after a resume starts at this batch */
+    fit_context *fit;         /* during a fit */
     double lr;        /* of the last optimizer step (before the first one: of it) */
     long batch_size;  /* of the batch being processed; 0 between batches */
     double fit_start_time;
@@ -128,6 +147,16 @@ int trainer_dp_rank(const volt_trainer *trainer);
 /* module.c: the trainer attaches itself for the length of a loop (NULL detaches). */
 void volt_module_attach(volt_module *m, volt_trainer *trainer);
 
+/* checkpointing.c: the run's state into a checkpoint file and back (collective). Restore
+ * runs after the fit's setup: model, optimizer, counters, callbacks' states. */
+int trainer_restore(volt_trainer *trainer, volt_module *m, fit_context *f, const char *path);
+/* ckpt_path: a path as it is, or "last", "best", "auto" looked up (see
+ * volt_trainer_fit_from); *out is malloc'd, NULL for "auto" with nothing to resume. */
+int trainer_resolve_ckpt_path(volt_trainer *trainer, const char *module_name, const char *text,
+                              char **out);
+/* model_checkpoint.c: the dirpath set on the first ModelCheckpoint, or NULL (default). */
+const char *trainer_checkpoint_dirpath(const volt_trainer *trainer);
+
 /* trainer.c: volt_log tells the trainer which names it logged (for evaluation loops). */
 int trainer_note_logged(volt_trainer *trainer, const char *name);
 
@@ -136,6 +165,11 @@ int callbacks_declare(volt_config *config);
 int callback_create(const volt_callback_ops *ops, const volt_config *config, int index,
                     const void *options, volt_callback **out);
 void callback_destroy(volt_callback *cb);
+/* callbacks.<index>.<option>; an item may set only its callback's options (own: a
+ * space-separated list). */
+void callbacks_option_key(char *key, size_t size, int index, const char *option);
+int callbacks_check_own_options(const volt_config *config, int index, const char *callback,
+                                const char *own);
 /* Whether any callbacks.<index>.* key that callbacks_declare declared was supplied. */
 int callbacks_item_is_set(const volt_config *config, int index);
 

@@ -1057,7 +1057,7 @@ VOLT_TEST(run_folder_versions_increment) {
     VOLT_EXPECT(strcmp(r.log_dir, expected) == 0);
     char listing[512];
     list_folder(r.log_dir, listing, sizeof listing);
-    VOLT_EXPECT(strcmp(listing, "config.yaml metrics.csv") == 0);
+    VOLT_EXPECT(strcmp(listing, "checkpoints config.yaml metrics.csv") == 0);
     r = run_fit(&dir, NULL, NULL);
     snprintf(expected, sizeof expected, "%s/runs/lin/version_1", dir.path);
     VOLT_EXPECT(strcmp(r.log_dir, expected) == 0);
@@ -1131,7 +1131,8 @@ VOLT_TEST(test_and_predict_write_to_the_run_folder) {
 
 /* A run in an existing version folder (trainer.version given) that fails before writing
  * metrics leaves none of the earlier run's metrics.csv or predictions.csv there: next to
- * the failed run's config.yaml they would pass for its results. */
+ * the failed run's config.yaml they would pass for its results. Its checkpoints stay: a
+ * job requeued into the same version resumes from them. */
 VOLT_TEST(a_failed_run_in_a_reused_version_folder_keeps_no_earlier_results) {
     behaviour_reset();
     temp_dir dir = standard_dir();
@@ -1139,12 +1140,12 @@ VOLT_TEST(a_failed_run_in_a_reused_version_folder_keeps_no_earlier_results) {
     VOLT_EXPECT_OK(r.fit_status);
     char listing[512];
     list_folder(r.log_dir, listing, sizeof listing);
-    VOLT_EXPECT(strcmp(listing, "config.yaml metrics.csv predictions.csv") == 0);
+    VOLT_EXPECT(strcmp(listing, "checkpoints config.yaml metrics.csv predictions.csv") == 0);
     behaviour.nan_loss_at_step = 0;
     r = run_fit(&dir, SETTINGS("trainer.version=3"), NULL);
     VOLT_EXPECT_EQ_INT(r.fit_status, VOLT_ERR_NUMERIC);
     list_folder(r.log_dir, listing, sizeof listing);
-    if (strcmp(listing, "config.yaml") != 0)
+    if (strcmp(listing, "checkpoints config.yaml") != 0)
         volt_test_fail(__FILE__, __LINE__, "after the failed run, %s holds: %s", r.log_dir,
                        listing);
     temp_dir_remove(&dir);

@@ -1,0 +1,290 @@
+/* lib/trainer/checkpointing.c — the run's state into a checkpoint and back.
+ *
+ * What a checkpoint holds (docs/checkpoint-format.md): the model; the optimizer state
+ * (DDP and single: every rank holds all of it and writes 1/P; ZeRO-1: each rank writes
+ * its shard); in /meta the counters (global_step, current_epoch, batches_done,
+ * epochs_done), the random streams (rng_seed, rng_step: the graph's step for the next
+ * training batch), lr, layout, strategy, world_size, module, the resolved configuration
+ * as YAML; each callback's state under /meta/callbacks/<name>. The learning-rate schedule
+ * is a function of global_step (or the epoch), so the counters restore it.
+ *
+ * A checkpoint taken when an epoch's last batch is done (batches_done equals the epoch's
+ * batch count) resumes at the start of the next epoch. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "trainer/trainer_internal.h"
+
+static const char *strategy_name(trainer_strategy s) {
+    return s == TRAINER_STRATEGY_ZERO1 ? "zero1" : s == TRAINER_STRATEGY_DDP ? "ddp" : "single";
+}
+
+/* The resolved configuration as YAML (malloc'd), or NULL. */
+static char *config_yaml(const volt_config *config) {
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    if (!f) return NULL;
+    int status = volt_config_write_yaml(config, f);
+    fclose(f);
+    if (status != VOLT_OK) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+/* The group of callback i: meta/callbacks/<name>, with .<i> when the name repeats. */
+static void callback_group(const volt_trainer *t, int i, char *group, size_t size) {
+    const char *name = t->callbacks[i]->ops->name ? t->callbacks[i]->ops->name : "callback";
+    int earlier = 0;
+    for (int j = 0; j < i; j++)
+        if (t->callbacks[j]->ops->name && strcmp(t->callbacks[j]->ops->name, name) == 0) earlier++;
+    if (earlier)
+        snprintf(group, size, "meta/callbacks/%s.%d", name, earlier);
+    else
+        snprintf(group, size, "meta/callbacks/%s", name);
+}
+
+static int write_state(volt_trainer *t, volt_ckpt *ckpt, int weights_only) {
+    volt_module *m = t->module;
+    volt_params *params = volt_module_params(m);
+    VOLT_CHECK(volt_ckpt_write_model(ckpt, params));
+    fit_context *f = t->fit;
+    int full = f && !weights_only;
+    if (full) {
+        if (f->zero)
+            VOLT_CHECK(volt_ckpt_write_optimizer(
+                ckpt, params, volt_zero_optimizer(f->zero), volt_zero_shard_offset(f->zero),
+                volt_zero_shard_length(f->zero), 0, t->optimizer_label));
+        else
+            VOLT_CHECK(volt_ckpt_write_optimizer(ckpt, params, f->optimizer, 0,
+                                                 volt_params_flat_size(params), 1,
+                                                 t->optimizer_label));
+    }
+    const char *module = volt_module_ops_of(m)->name;
+    VOLT_CHECK(volt_ckpt_put_string(ckpt, "meta", "module", module ? module : ""));
+    VOLT_CHECK(volt_ckpt_put_long(ckpt, "meta", "weights_only", !full));
+    VOLT_CHECK(volt_ckpt_put_long(ckpt, "meta", "global_step", t->global_step));
+    VOLT_CHECK(volt_ckpt_put_long(ckpt, "meta", "current_epoch", t->current_epoch));
+    VOLT_CHECK(volt_ckpt_put_long(ckpt, "meta", "batches_done", t->batches_done));
+    VOLT_CHECK(volt_ckpt_put_long(ckpt, "meta", "epochs_done", t->epochs_done));
+    VOLT_CHECK(volt_ckpt_put_long(ckpt, "meta", "rng_seed", (long)volt_graph_seed(t->graph)));
+    VOLT_CHECK(volt_ckpt_put_long(ckpt, "meta", "rng_step", t->train_batch_counter));
+    VOLT_CHECK(volt_ckpt_put_double(ckpt, "meta", "lr", t->lr));
+    char layout[64];
+    snprintf(layout, sizeof layout, "dp=%d", trainer_dp_size(t));
+    VOLT_CHECK(volt_ckpt_put_string(ckpt, "meta", "layout", layout));
+    VOLT_CHECK(volt_ckpt_put_string(ckpt, "meta", "strategy", strategy_name(t->strategy)));
+    VOLT_CHECK(volt_ckpt_put_long(ckpt, "meta", "world_size",
+                                  t->world ? volt_comm_size(t->world) : 1));
+    char *yaml = config_yaml(t->config);
+    if (!yaml) return VOLT_ERROR(VOLT_ERR_NOMEM, "cannot render the configuration as YAML");
+    int status = volt_ckpt_put_string(ckpt, "meta", "config", yaml);
+    free(yaml);
+    VOLT_CHECK(status);
+    for (int i = 0; i < t->callback_count; i++) {
+        volt_callback *cb = t->callbacks[i];
+        if (!cb->ops->state_save) continue;
+        char group[128];
+        callback_group(t, i, group, sizeof group);
+        VOLT_CHECK(cb->ops->state_save(cb, t, ckpt, group));
+    }
+    return VOLT_OK;
+}
+
+int volt_trainer_save_checkpoint(volt_trainer *t, const char *path, int weights_only) {
+    VOLT_CHECK_ARG(t && path && *path);
+    if (!t->module)
+        return VOLT_ERROR(VOLT_ERR_ARG, "volt_trainer_save_checkpoint: no module (call it "
+                                        "during a fit, validate, test or predict)");
+    volt_ckpt *ckpt;
+    int status = volt_ckpt_create(t->world, path, &ckpt);
+    if (status != VOLT_OK) {
+        t->failure_agreed = 1;
+        return status;
+    }
+    status = volt_ckpt_commit(ckpt, write_state(t, ckpt, weights_only));
+    if (status != VOLT_OK) {
+        t->failure_agreed = 1;
+        return VOLT_ERROR(status, "saving the checkpoint %s failed at step %ld", path,
+                          t->global_step);
+    }
+    VOLT_DEBUG("saved checkpoint %s at step %ld", path, t->global_step);
+    return VOLT_OK;
+}
+
+/* ---- restore ----------------------------------------------------------------------------- */
+
+static int read_state(volt_trainer *t, volt_module *m, fit_context *f, volt_ckpt *ckpt) {
+    const char *path = volt_ckpt_path(ckpt);
+    volt_params *params = volt_module_params(m);
+    long weights_only = 0;
+    VOLT_CHECK(volt_ckpt_get_long(ckpt, "meta", "weights_only", &weights_only));
+    if (weights_only)
+        return VOLT_ERROR(VOLT_ERR_CONFIG,
+                          "the checkpoint %s holds weights only (save_weights_only): it cannot "
+                          "resume training",
+                          path);
+    char *module = NULL;
+    VOLT_CHECK(volt_ckpt_get_string(ckpt, "meta", "module", &module));
+    const char *ours = volt_module_ops_of(m)->name ? volt_module_ops_of(m)->name : "";
+    if (strcmp(module, ours) != 0) {
+        int status = VOLT_ERROR(VOLT_ERR_CONFIG,
+                                "the checkpoint %s was saved by module %s; this run's module is "
+                                "%s",
+                                path, module, ours);
+        free(module);
+        return status;
+    }
+    free(module);
+    VOLT_CHECK(volt_ckpt_read_model(ckpt, params, 1));
+    if (f->zero)
+        VOLT_CHECK(volt_ckpt_read_optimizer(ckpt, params, volt_zero_optimizer(f->zero),
+                                            volt_zero_shard_offset(f->zero),
+                                            volt_zero_shard_length(f->zero),
+                                            t->optimizer_label));
+    else
+        VOLT_CHECK(volt_ckpt_read_optimizer(ckpt, params, f->optimizer, 0,
+                                            volt_params_flat_size(params), t->optimizer_label));
+    long step, epoch, batches, epochs, rng_seed, rng_step;
+    VOLT_CHECK(volt_ckpt_get_long(ckpt, "meta", "global_step", &step));
+    VOLT_CHECK(volt_ckpt_get_long(ckpt, "meta", "current_epoch", &epoch));
+    VOLT_CHECK(volt_ckpt_get_long(ckpt, "meta", "batches_done", &batches));
+    VOLT_CHECK(volt_ckpt_get_long(ckpt, "meta", "epochs_done", &epochs));
+    VOLT_CHECK(volt_ckpt_get_long(ckpt, "meta", "rng_seed", &rng_seed));
+    VOLT_CHECK(volt_ckpt_get_long(ckpt, "meta", "rng_step", &rng_step));
+    if ((uint64_t)rng_seed != volt_graph_seed(t->graph))
+        VOLT_WARN("the checkpoint %s was trained with seed %ld, this run uses %llu: random "
+                  "streams (dropout) differ from the original run's",
+                  path, rng_seed, (unsigned long long)volt_graph_seed(t->graph));
+    if (batches > f->train_batches)
+        return VOLT_ERROR(VOLT_ERR_CONFIG,
+                          "the checkpoint %s stopped after batch %ld of epoch %ld, but an epoch "
+                          "has %ld batches here (different batch size, data or "
+                          "limit_train_batches?)",
+                          path, batches, epoch, f->train_batches);
+    t->global_step = step;
+    t->train_batch_counter = rng_step;
+    if (batches == f->train_batches) { /* the epoch was complete */
+        t->epochs_done = epoch + 1;
+        t->resume_batch = 0;
+    } else {
+        t->epochs_done = epoch;
+        t->resume_batch = batches;
+    }
+    t->current_epoch = t->epochs_done;
+    (void)epochs;
+    for (int i = 0; i < t->callback_count; i++) {
+        volt_callback *cb = t->callbacks[i];
+        if (!cb->ops->state_load) continue;
+        char group[128];
+        callback_group(t, i, group, sizeof group);
+        if (!volt_ckpt_has(ckpt, group, NULL)) continue; /* a callback added since */
+        VOLT_CHECK(cb->ops->state_load(cb, t, ckpt, group));
+    }
+    return VOLT_OK;
+}
+
+int trainer_restore(volt_trainer *t, volt_module *m, fit_context *f, const char *path) {
+    volt_ckpt *ckpt;
+    int status = volt_ckpt_open(t->world, path, &ckpt);
+    if (status != VOLT_OK) {
+        t->failure_agreed = 1;
+        return status;
+    }
+    status = read_state(t, m, f, ckpt);
+    volt_ckpt_close(ckpt);
+    if (t->world) status = volt_comm_agree(t->world, status);
+    if (status != VOLT_OK) {
+        t->failure_agreed = 1;
+        return VOLT_ERROR(status, "cannot resume from %s", path);
+    }
+    VOLT_INFO("resumed from %s: epoch %ld, batch %ld, step %ld", path, t->epochs_done,
+              t->resume_batch, t->global_step);
+    return VOLT_OK;
+}
+
+/* ---- "last", "best", "auto" -------------------------------------------------------------- */
+
+/* <parent>/version_<n>/checkpoints/last.h5 with the largest n that exists, or NULL. */
+static char *newest_last(const char *parent) {
+    DIR *dir = opendir(parent);
+    if (!dir) return NULL;
+    long best = -1;
+    struct dirent *e;
+    char path[4096];
+    while ((e = readdir(dir)) != NULL) {
+        char *end;
+        if (strncmp(e->d_name, "version_", 8) != 0) continue;
+        long n = strtol(e->d_name + 8, &end, 10);
+        if (*end != '\0' || n <= best) continue;
+        int length = snprintf(path, sizeof path, "%s/%s/checkpoints/last.h5", parent, e->d_name);
+        if (length > 0 && (size_t)length < sizeof path && access(path, F_OK) == 0) best = n;
+    }
+    closedir(dir);
+    if (best < 0) return NULL;
+    int length = snprintf(path, sizeof path, "%s/version_%ld/checkpoints/last.h5", parent, best);
+    return length > 0 && (size_t)length < sizeof path ? strdup(path) : NULL;
+}
+
+int trainer_resolve_ckpt_path(volt_trainer *t, const char *module_name, const char *text,
+                              char **out) {
+    *out = NULL;
+    int is_last = strcmp(text, "last") == 0, is_best = strcmp(text, "best") == 0,
+        is_auto = strcmp(text, "auto") == 0;
+    if (!is_last && !is_best && !is_auto) {
+        *out = strdup(text);
+        VOLT_CHECK_ALLOC(*out, strlen(text) + 1);
+        return VOLT_OK;
+    }
+    char *last = NULL;
+    const char *dirpath = trainer_checkpoint_dirpath(t);
+    if (dirpath) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/last.h5", dirpath);
+        if (access(path, F_OK) == 0) last = strdup(path);
+    } else {
+        const char *name = t->options.name[0] ? t->options.name : module_name;
+        char parent[4096];
+        snprintf(parent, sizeof parent, "%s/%s", t->options.default_root_dir, name);
+        last = newest_last(parent);
+    }
+    if (!last) {
+        if (is_auto) return VOLT_OK; /* a fresh start */
+        return VOLT_ERROR(VOLT_ERR_CONFIG,
+                          "ckpt_path=%s: no last.h5 in %s%s (is save_last on?)", text,
+                          dirpath ? dirpath : t->options.default_root_dir,
+                          dirpath ? "" : "/<name>/version_*/checkpoints");
+    }
+    if (!is_best) {
+        *out = last;
+        return VOLT_OK;
+    }
+    volt_ckpt *ckpt;
+    int status = volt_ckpt_open(NULL, last, &ckpt);
+    char *best = NULL;
+    if (status == VOLT_OK) {
+        if (volt_ckpt_has(ckpt, "meta/callbacks/ModelCheckpoint", "best_model_path"))
+            status = volt_ckpt_get_string(ckpt, "meta/callbacks/ModelCheckpoint",
+                                          "best_model_path", &best);
+        volt_ckpt_close(ckpt);
+    }
+    if (status == VOLT_OK && (!best || !*best))
+        status = VOLT_ERROR(VOLT_ERR_CONFIG,
+                            "ckpt_path=best: %s records no best checkpoint (set a monitor on "
+                            "ModelCheckpoint)",
+                            last);
+    free(last);
+    if (status != VOLT_OK) {
+        free(best);
+        return status;
+    }
+    *out = best;
+    return VOLT_OK;
+}
