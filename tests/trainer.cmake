@@ -139,7 +139,7 @@ volt_train_case(volt_train.print_config_roundtrip MODE roundtrip
   VARS -DPROGRAM=${_train} -DWORK=${_dir}/roundtrip)
 add_test(NAME volt_train.help COMMAND ${_train} --help)
 set_tests_properties(volt_train.help PROPERTIES LABELS unit TIMEOUT 30 ENVIRONMENT "${_env}"
-  PASS_REGULAR_EXPRESSION "fit +train.*validate.*test.*predict.*--ckpt_path=FILE|last|best|auto")
+  PASS_REGULAR_EXPRESSION "fit +train.*validate.*test.*predict.*--ckpt_path=FILE.last.best.auto")
 
 # --- bad inputs --------------------------------------------------------------------------------
 # volt_train_bad(<case> <expected message regex> [exit status] ARGS <args...>): volt-train
