@@ -206,6 +206,9 @@ static int new_ckpt(volt_comm *comm, const char *path, int writing, volt_ckpt **
 static hid_t file_access(volt_ckpt *ckpt) {
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl < 0) return -1;
+    /* the 1.8 format at least: attributes over 64 KiB (a long configuration) go to dense
+     * storage instead of failing */
+    if (ckpt->writing) H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
     if (ckpt->comm) {
         H5Pset_fapl_mpio(fapl, volt_comm_mpi(ckpt->comm), MPI_INFO_NULL);
         if (ckpt->writing) {

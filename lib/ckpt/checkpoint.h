@@ -7,7 +7,7 @@
  * groups under /meta. Because shapes are global, a file written by dp=2 with ZeRO-1
  * loads at dp=1 or dp=4, DDP or ZeRO-1: each rank reads only the range it keeps.
  *
- * Writing. volt_ckpt_create opens <dir>/.<name>.tmp-<n> next to the final path; the
+ * Writing. volt_ckpt_create opens <dir>/.<name>.tmp next to the final path; the
  * writes go there; volt_ckpt_commit closes it on every rank, agrees that every rank
  * succeeded, then rank 0 fsyncs the file, renames it to the final path and fsyncs the
  * folder. A failure anywhere, or a crash at any moment, leaves any earlier file under the

@@ -334,6 +334,31 @@ static void early_stopping_teardown(volt_callback *cb) {
     s->monitor = NULL;
 }
 
+/* Checkpoints keep the best value so far and the validations since it improved. */
+static int early_stopping_state_save(volt_callback *cb, volt_trainer *t, volt_ckpt *ckpt,
+                                     const char *group) {
+    (void)t;
+    early_stopping *s = cb->state;
+    VOLT_CHECK(volt_ckpt_put_string(ckpt, group, "monitor", s->monitor));
+    VOLT_CHECK(volt_ckpt_put_double(ckpt, group, "best_score", s->best));
+    VOLT_CHECK(volt_ckpt_put_long(ckpt, group, "wait_count", s->wait_count));
+    return VOLT_OK;
+}
+
+static int early_stopping_state_load(volt_callback *cb, volt_trainer *t, volt_ckpt *ckpt,
+                                     const char *group) {
+    (void)t;
+    early_stopping *s = cb->state;
+    char *monitor = NULL;
+    VOLT_CHECK(volt_ckpt_get_string(ckpt, group, "monitor", &monitor));
+    int same = strcmp(monitor, s->monitor) == 0;
+    free(monitor);
+    if (!same) return VOLT_OK; /* watching another metric now: start afresh */
+    VOLT_CHECK(volt_ckpt_get_double(ckpt, group, "best_score", &s->best));
+    VOLT_CHECK(volt_ckpt_get_long(ckpt, group, "wait_count", &s->wait_count));
+    return VOLT_OK;
+}
+
 const volt_callback_ops volt_early_stopping_ops = {
     .name = "EarlyStopping",
     .state_size = sizeof(early_stopping),
@@ -341,6 +366,8 @@ const volt_callback_ops volt_early_stopping_ops = {
     .on_fit_start = early_stopping_fit_start,
     .on_validation_epoch_end = early_stopping_check,
     .teardown = early_stopping_teardown,
+    .state_save = early_stopping_state_save,
+    .state_load = early_stopping_state_load,
 };
 
 /* ---- LearningRateMonitor ----------------------------------------------------------------------

@@ -1,6 +1,7 @@
 /* lib/trainer/model_checkpoint.c — the ModelCheckpoint callback (Lightning's options).
  *
- * When: every_n_train_steps optimizer steps (at the batch's end), every
+ * When: every_n_train_steps optimizer steps (at the batch's end, or after the validation
+ * that follows that batch, so that a monitored validation metric is this step's), every
  * train_time_interval seconds (rank 0's clock, told to every rank), or else every
  * every_n_epochs epochs (at the epoch's end, after its validation). Never twice at one
  * step. Every rank takes the same decisions: steps and epochs are the same everywhere and
@@ -49,6 +50,7 @@ typedef struct model_checkpoint {
     int kept_count;
     long last_saved_step;
     double last_save_time;
+    int pending; /* a save due at a batch that a validation follows: made after it */
 } model_checkpoint;
 
 static char *dup_or_null(const char *text) { return text ? strdup(text) : NULL; }
@@ -128,7 +130,12 @@ static int model_checkpoint_setup(volt_callback *cb, const volt_config *config, 
     if (!(s->train_time_interval >= 0) || !isfinite(s->train_time_interval))
         return VOLT_ERROR(VOLT_ERR_CONFIG, "%s = %g: expected seconds >= 0",
                           NAME("train_time_interval"), s->train_time_interval);
-    if (strchr(s->filename, '/'))
+    int depth = 0, slash = 0; /* a '/' outside {...}: metric names have them */
+    for (const char *p = s->filename; *p; p++) {
+        depth += *p == '{' ? 1 : *p == '}' ? -1 : 0;
+        slash |= *p == '/' && depth == 0;
+    }
+    if (slash)
         return VOLT_ERROR(VOLT_ERR_CONFIG, "%s = '%s': a file name, without '/' (set dirpath "
                           "for the folder)", NAME("filename"), s->filename);
 #undef NAME
@@ -375,6 +382,7 @@ static int model_checkpoint_batch_end(volt_callback *cb, volt_trainer *t, volt_m
     (void)batch_idx;
     model_checkpoint *s = volt_callback_state(cb);
     if (!t->fitting) return VOLT_OK;
+    s->pending = 0;
     int due = s->every_n_train_steps > 0 && t->global_step > 0 &&
               t->global_step % s->every_n_train_steps == 0;
     if (!due && s->train_time_interval > 0) {
@@ -384,7 +392,20 @@ static int model_checkpoint_batch_end(volt_callback *cb, volt_trainer *t, volt_m
             VOLT_CHECK(volt_comm_broadcast(t->world, &elapsed, 1, VOLT_I32, 0, NULL));
         due = elapsed != 0;
     }
-    return due ? save_now(s, t) : VOLT_OK;
+    if (!due) return VOLT_OK;
+    if (trainer_validates_after_batch(t, batch_idx)) { /* rank by this step's metrics */
+        s->pending = 1;
+        return VOLT_OK;
+    }
+    return save_now(s, t);
+}
+
+static int model_checkpoint_validation_end(volt_callback *cb, volt_trainer *t, volt_module *m) {
+    (void)m;
+    model_checkpoint *s = volt_callback_state(cb);
+    if (!s->pending || !t->fitting || t->stage != TRAINER_VALIDATING) return VOLT_OK;
+    s->pending = 0;
+    return save_now(s, t);
 }
 
 static int model_checkpoint_epoch_end(volt_callback *cb, volt_trainer *t, volt_module *m) {
@@ -456,6 +477,7 @@ const volt_callback_ops volt_model_checkpoint_ops = {
     .on_fit_start = model_checkpoint_fit_start,
     .on_train_batch_end = model_checkpoint_batch_end,
     .on_train_epoch_end = model_checkpoint_epoch_end,
+    .on_validation_epoch_end = model_checkpoint_validation_end,
     .teardown = model_checkpoint_teardown,
     .state_save = model_checkpoint_state_save,
     .state_load = model_checkpoint_state_load,

@@ -662,6 +662,10 @@ static int should_validate(const volt_trainer *t, const fit_context *f, long bat
     return (batch_idx + 1) % f->val_check_batch == 0;
 }
 
+int trainer_validates_after_batch(const volt_trainer *t, long batch_idx) {
+    return t->fit && t->stage == TRAINER_TRAINING && should_validate(t, t->fit, batch_idx);
+}
+
 static int train_epoch(volt_trainer *t, volt_module *m, fit_context *f) {
     t->current_epoch = t->epochs_done;
     VOLT_CHECK(call_hook(t, m, HOOK_TRAIN_EPOCH_START));

@@ -154,6 +154,9 @@ int trainer_restore(volt_trainer *trainer, volt_module *m, fit_context *f, const
  * volt_trainer_fit_from); *out is malloc'd, NULL for "auto" with nothing to resume. */
 int trainer_resolve_ckpt_path(volt_trainer *trainer, const char *module_name, const char *text,
                               char **out);
+/* trainer.c: whether a validation runs right after this training batch (callbacks that
+ * want its metrics wait for it). */
+int trainer_validates_after_batch(const volt_trainer *trainer, long batch_idx);
 /* model_checkpoint.c: the dirpath set on the first ModelCheckpoint, or NULL (default). */
 const char *trainer_checkpoint_dirpath(const volt_trainer *trainer);
 

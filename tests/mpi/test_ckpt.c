@@ -171,6 +171,12 @@ VOLT_TEST(model_optimizer_and_attributes_round_trip) {
     if (local == VOLT_OK) local = volt_ckpt_put_string(ckpt, "meta", "config", yaml);
     if (local == VOLT_OK)
         local = volt_ckpt_put_long(ckpt, "meta/callbacks/EarlyStopping", "wait_count", 2);
+    /* longer than the 64 KiB an attribute may have in HDF5's earliest file format */
+    enum { BIG = 100000 };
+    char *big = malloc(BIG + 1);
+    for (int i = 0; big && i < BIG; i++) big[i] = (char)('a' + i % 26);
+    if (big) big[BIG] = '\0';
+    if (local == VOLT_OK) local = big ? volt_ckpt_put_string(ckpt, "meta", "big", big) : VOLT_ERR_NOMEM;
     VOLT_EXPECT_OK(volt_ckpt_commit(ckpt, local));
     char temp[420];
     snprintf(temp, sizeof temp, "%s/.a.h5.tmp", dir);
@@ -201,6 +207,11 @@ VOLT_TEST(model_optimizer_and_attributes_round_trip) {
     VOLT_EXPECT(lr == 1.25e-3);
     VOLT_EXPECT(config && strcmp(config, yaml) == 0);
     VOLT_EXPECT(volt_version && volt_version[0] != '\0');
+    char *big_back = NULL;
+    VOLT_EXPECT_OK(volt_ckpt_get_string(ckpt, "meta", "big", &big_back));
+    VOLT_EXPECT(big && big_back && strcmp(big, big_back) == 0);
+    free(big_back);
+    free(big);
     VOLT_EXPECT(volt_ckpt_has(ckpt, "meta", "lr"));
     VOLT_EXPECT(!volt_ckpt_has(ckpt, "meta", "nothing"));
     VOLT_EXPECT(!volt_ckpt_has(ckpt, "no/such/group", NULL));

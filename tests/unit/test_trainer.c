@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ckpt/checkpoint.h"
 #include "data/datamodule.h"
 #include "nn/nn.h"
 #include "trainer/trainer.h"
@@ -1296,4 +1297,167 @@ VOLT_TEST(volt_log_needs_a_trainer_and_a_scalar) {
     VOLT_EXPECT_OK(volt_tensor_wrap(&t, targets, VOLT_I64, 1, (const long[]){3}));
     VOLT_EXPECT_NEAR(volt_accuracy(&l, &t), 2.0 / 3.0, 1e-12);
     volt_module_destroy(m);
+}
+
+/* ---- ModelCheckpoint ------------------------------------------------------------------------- */
+
+/* The kept files of a ModelCheckpoint whose filename is "<tag>{...}-{val/loss:.6f}": the
+ * scores in their names, sorted; returns how many (last.h5 excluded). */
+static int kept_scores(const char *folder, double *scores, int capacity) {
+    DIR *listing = opendir(folder);
+    int count = 0;
+    if (!listing) return 0;
+    struct dirent *entry;
+    while ((entry = readdir(listing)) && count < capacity) {
+        const char *dash = strrchr(entry->d_name, '-');
+        if (entry->d_name[0] == '.' || strcmp(entry->d_name, "last.h5") == 0 || !dash) continue;
+        scores[count++] = strtod(dash + 1, NULL);
+    }
+    closedir(listing);
+    for (int i = 1; i < count; i++) /* insertion sort */
+        for (int j = i; j > 0 && scores[j] < scores[j - 1]; j--) {
+            double x = scores[j];
+            scores[j] = scores[j - 1];
+            scores[j - 1] = x;
+        }
+    return count;
+}
+
+/* save_top_k keeps the k best by the monitor: the same run keeping every file shows
+ * which those are. last.h5 holds the final state. */
+VOLT_TEST(model_checkpoint_keeps_the_top_k_by_its_monitor) {
+    behaviour_reset();
+    temp_dir dir = standard_dir();
+    char all_dir[300], top_dir[300], dirpath[320];
+    snprintf(all_dir, sizeof all_dir, "%s/all", dir.path);
+    snprintf(top_dir, sizeof top_dir, "%s/top", dir.path);
+    snprintf(dirpath, sizeof dirpath, "callbacks.0.dirpath=%s", all_dir);
+    run_result all = run_fit(&dir, SETTINGS("trainer.max_epochs=8", "optimizer.lr=0.5",
+                                            "callbacks.0.name=ModelCheckpoint", dirpath,
+                                            "callbacks.0.monitor=val/loss",
+                                            "callbacks.0.save_top_k=-1",
+                                            "callbacks.0.filename=e{epoch}-{val/loss:.6f}"),
+                             NULL);
+    VOLT_EXPECT_OK(all.fit_status);
+    snprintf(dirpath, sizeof dirpath, "callbacks.0.dirpath=%s", top_dir);
+    run_result top = run_fit(&dir, SETTINGS("trainer.max_epochs=8", "optimizer.lr=0.5",
+                                            "callbacks.0.name=ModelCheckpoint", dirpath,
+                                            "callbacks.0.monitor=val/loss",
+                                            "callbacks.0.save_top_k=3",
+                                            "callbacks.0.filename=e{epoch}-{val/loss:.6f}"),
+                             NULL);
+    VOLT_EXPECT_OK(top.fit_status);
+    double every[16], kept[16];
+    int n_all = kept_scores(all_dir, every, 16), n_top = kept_scores(top_dir, kept, 16);
+    VOLT_EXPECT_EQ_INT(n_all, 8);
+    VOLT_EXPECT_EQ_INT(n_top, 3);
+    for (int i = 0; i < n_top && i < n_all; i++) VOLT_EXPECT(kept[i] == every[i]);
+    VOLT_EXPECT(every[0] < every[n_all - 1]); /* the scores differ: the test can tell */
+
+    /* last.h5 is the final state; best_model_path names the lowest score */
+    char last[400];
+    snprintf(last, sizeof last, "%s/last.h5", top_dir);
+    volt_ckpt *ckpt;
+    VOLT_EXPECT_OK(volt_ckpt_open(NULL, last, &ckpt));
+    if (ckpt) {
+        long step = 0;
+        double best = 0;
+        char *best_path = NULL;
+        VOLT_EXPECT_OK(volt_ckpt_get_long(ckpt, "meta", "global_step", &step));
+        VOLT_EXPECT_EQ_INT(step, 8 * 5);
+        VOLT_EXPECT_OK(volt_ckpt_get_double(ckpt, "meta/callbacks/ModelCheckpoint",
+                                            "best_model_score", &best));
+        VOLT_EXPECT_NEAR(best, every[0], 1e-6);
+        VOLT_EXPECT_OK(volt_ckpt_get_string(ckpt, "meta/callbacks/ModelCheckpoint",
+                                            "best_model_path", &best_path));
+        char expected[32];
+        snprintf(expected, sizeof expected, "-%.6f.h5", every[0]);
+        VOLT_EXPECT_STR_CONTAINS(best_path ? best_path : "", expected);
+        free(best_path);
+        volt_ckpt_close(ckpt);
+    }
+    temp_dir_remove(&dir);
+}
+
+/* A step-triggered save at a batch that a validation follows waits for it: the file's
+ * score is that validation's. Without a monitor, save_top_k 1 keeps only the latest. */
+VOLT_TEST(model_checkpoint_step_saves_rank_by_the_same_steps_validation) {
+    behaviour_reset();
+    temp_dir dir = standard_dir();
+    run_result r = run_fit(&dir, SETTINGS("trainer.max_epochs=2", "optimizer.lr=0.5",
+                                          "trainer.val_check_interval=2",
+                                          "data.batch_size=5", /* validations at even steps */
+                                          "trainer.log_every_n_steps=1",
+                                          "callbacks.0.name=ModelCheckpoint",
+                                          "callbacks.0.monitor=val/loss",
+                                          "callbacks.0.every_n_train_steps=2",
+                                          "callbacks.0.save_top_k=-1",
+                                          "callbacks.0.filename=s{step}-{val/loss:.6f}"),
+                           NULL);
+    VOLT_EXPECT_OK(r.fit_status);
+    /* metrics.csv: the val/loss of each validation, by its step column */
+    char path[600], line[512];
+    snprintf(path, sizeof path, "%s/metrics.csv", r.log_dir);
+    FILE *csv = fopen(path, "r");
+    int column = -1, found = 0, matched = 0;
+    if (csv && fgets(line, sizeof line, csv)) {
+        int c = 0;
+        for (char *field = strtok(line, ",\n"); field; field = strtok(NULL, ",\n"), c++)
+            if (strcmp(field, "val/loss") == 0) column = c;
+    }
+    VOLT_EXPECT(column > 0);
+    while (csv && column > 0 && fgets(line, sizeof line, csv)) {
+        /* split keeping empty fields */
+        char *fields[16];
+        int count = 0;
+        char *p = line;
+        fields[count++] = p;
+        for (; *p && count < 16; p++)
+            if (*p == ',') {
+                *p = '\0';
+                fields[count++] = p + 1;
+            }
+        if (column >= count || fields[column][0] == '\0' || fields[column][0] == '\n') continue;
+        long row_step = strtol(fields[0], NULL, 10); /* the step index: steps done - 1 */
+        double value = strtod(fields[column], NULL);
+        found++;
+        char file[700];
+        snprintf(file, sizeof file, "%s/checkpoints/s%ld-%.6f.h5", r.log_dir, row_step + 1,
+                 value);
+        if (access(file, F_OK) == 0)
+            matched++;
+        else
+            volt_test_fail(__FILE__, __LINE__, "no checkpoint %s for the validation at step %ld",
+                           file, row_step + 1);
+    }
+    if (csv) fclose(csv);
+    VOLT_EXPECT(found >= 4);
+    VOLT_EXPECT_EQ_INT(matched, found);
+    temp_dir_remove(&dir);
+}
+
+VOLT_TEST(model_checkpoint_rejects_bad_options) {
+    behaviour_reset();
+    temp_dir dir = standard_dir();
+    run_result r = run_fit(&dir, SETTINGS("callbacks.0.name=ModelCheckpoint",
+                                          "callbacks.0.save_top_k=2"),
+                           NULL);
+    VOLT_EXPECT_EQ_INT(r.create_status, VOLT_ERR_CONFIG);
+    VOLT_EXPECT_STR_CONTAINS(r.errors, "callbacks.0.save_top_k = 2 needs a monitor");
+    r = run_fit(&dir, SETTINGS("callbacks.0.name=ModelCheckpoint",
+                               "callbacks.0.filename=a/b"),
+                NULL);
+    VOLT_EXPECT_EQ_INT(r.create_status, VOLT_ERR_CONFIG);
+    VOLT_EXPECT_STR_CONTAINS(r.errors, "callbacks.0.filename = 'a/b': a file name");
+    r = run_fit(&dir, SETTINGS("callbacks.0.name=ModelCheckpoint",
+                               "callbacks.0.filename={nope}"),
+                NULL);
+    VOLT_EXPECT_EQ_INT(r.fit_status, VOLT_ERR_CONFIG);
+    VOLT_EXPECT_STR_CONTAINS(r.errors, "{nope} is neither epoch, step nor a logged metric");
+    r = run_fit(&dir, SETTINGS("callbacks.0.name=EarlyStopping",
+                               "callbacks.0.save_last=true"),
+                NULL);
+    VOLT_EXPECT_EQ_INT(r.create_status, VOLT_ERR_CONFIG);
+    VOLT_EXPECT_STR_CONTAINS(r.errors, "EarlyStopping has no option save_last");
+    temp_dir_remove(&dir);
 }
