@@ -41,9 +41,10 @@ static const char usage_text[] =
     "  test       evaluate on /test (metrics test/*)\n"
     "  predict    write <run folder>/predictions.csv for /predict\n"
     "\n"
-    "fit --ckpt_path=FILE|last|best|auto resumes from a checkpoint (ModelCheckpoint writes\n"
-    "them to <run folder>/checkpoints/; last: the newest last.h5, auto: last when there is\n"
-    "one). validate, test and predict evaluate the freshly initialised model for now.\n"
+    "--ckpt_path=FILE|last|best|auto: fit resumes from a checkpoint (ModelCheckpoint writes\n"
+    "them to <run folder>/checkpoints/; last: the newest last.h5; best: the best one it\n"
+    "records; auto: last when there is one, else a fresh start); validate, test and\n"
+    "predict evaluate its weights (without it, the freshly initialised model).\n"
     "\n"
     "Configuration, later sources winning: the declared defaults, YAML files in the\n"
     "order given, --section.key=value (or --section.key value) on the command line,\n"
@@ -121,10 +122,6 @@ static int parse_command(int argc, char **argv, train_command *command) {
     if (!found)
         return VOLT_ERROR(VOLT_ERR_CONFIG,
                           "no subcommand: expected fit, validate, test or predict");
-    if (command->ckpt_path && command->stage != VOLT_STAGE_FIT)
-        return VOLT_ERROR(VOLT_ERR_CONFIG,
-                          "--ckpt_path is read by fit (resume); %s does not load checkpoints yet",
-                          volt_stage_name(command->stage));
     return VOLT_OK;
 }
 
@@ -255,6 +252,8 @@ static const volt_datamodule_ops *datamodule_ops(void) { return &volt_hdf5_datam
 
 static int run_stage(volt_trainer *trainer, const train_command *command, volt_module *module,
                      volt_datamodule *datamodule) {
+    if (command->ckpt_path && command->stage != VOLT_STAGE_FIT)
+        VOLT_CHECK(volt_trainer_load_weights(trainer, module, command->ckpt_path));
     switch (command->stage) {
     case VOLT_STAGE_FIT:
         return volt_trainer_fit_from(trainer, module, datamodule, command->ckpt_path);

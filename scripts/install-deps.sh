@@ -12,6 +12,7 @@ packages=(
   zlib1g-dev                            # .gz input files (volt-data)
   dataset-fashion-mnist                 # the demo's data set
   libpapi-dev                           # hardware counters (optional)
+  python3-torch python3-h5py            # tests: checkpoints read by PyTorch (tools/)
 )
 
 missing=()

@@ -292,3 +292,20 @@ if(VOLT_H5DIFF)
   volt_resume_case(zero1_2_to_single_1 2 zero1 32 1 single 64 1e-4)
   volt_resume_case(zero1_2_to_zero1_4 2 zero1 32 4 zero1 16 1e-4)
 endif()
+
+# --- checkpoints: PyTorch reads them (tests/torch_roundtrip.cmake) ------------------------
+#   volt_train.torch_roundtrip  tools/volt_to_torch.py evaluates a Volt checkpoint with the
+#                               same accuracy and loss as volt-train validate --ckpt_path
+#                               (skipped when Debian's python3 lacks torch or h5py)
+find_program(VOLT_DEBIAN_PYTHON python3 PATHS /usr/bin NO_DEFAULT_PATH)
+if(VOLT_DEBIAN_PYTHON)
+  add_test(NAME volt_train.torch_roundtrip
+           COMMAND ${CMAKE_COMMAND} -DTRAIN=${_train} -DCONFIG=${_config}
+                   -DDATA=${_fashion_h5} -DROOT=${_dir}/torch_roundtrip
+                   -DPYTHON=${VOLT_DEBIAN_PYTHON}
+                   -DTOOL=${PROJECT_SOURCE_DIR}/tools/volt_to_torch.py
+                   -P ${CMAKE_CURRENT_SOURCE_DIR}/torch_roundtrip.cmake)
+  set_tests_properties(volt_train.torch_roundtrip PROPERTIES LABELS unit TIMEOUT 300
+                       ENVIRONMENT "${_env}" FIXTURES_REQUIRED volt_train_fashion_mnist
+                       SKIP_REGULAR_EXPRESSION "VOLT_TEST_SKIPPED")
+endif()

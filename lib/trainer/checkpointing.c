@@ -288,3 +288,51 @@ int trainer_resolve_ckpt_path(volt_trainer *t, const char *module_name, const ch
     *out = best;
     return VOLT_OK;
 }
+
+int trainer_find_checkpoint(volt_trainer *t, const char *module_name, const char *text,
+                            char **out) {
+    *out = NULL;
+    int status = t->rank == 0 ? trainer_resolve_ckpt_path(t, module_name, text, out) : VOLT_OK;
+    if (!t->world || volt_comm_size(t->world) == 1) return status;
+    status = volt_comm_agree(t->world, status);
+    if (status != VOLT_OK) {
+        t->failure_agreed = 1;
+        return status;
+    }
+    int32_t words[1024] = {0}; /* the path, sent as 4096 bytes ("" for none) */
+    char *path = (char *)words;
+    if (t->rank == 0 && *out) snprintf(path, sizeof words, "%s", *out);
+    VOLT_CHECK(volt_comm_broadcast(t->world, words, 1024, VOLT_I32, 0, NULL));
+    path[sizeof words - 1] = '\0';
+    if (t->rank > 0 && path[0]) {
+        *out = strdup(path);
+        VOLT_CHECK_ALLOC(*out, strlen(path) + 1);
+    }
+    return VOLT_OK;
+}
+
+int volt_trainer_load_weights(volt_trainer *t, volt_module *m, const char *ckpt_path) {
+    VOLT_CHECK_ARG(t && m && ckpt_path && *ckpt_path);
+    const char *name = volt_module_ops_of(m)->name ? volt_module_ops_of(m)->name : "model";
+    char *path = NULL;
+    VOLT_CHECK(trainer_find_checkpoint(t, name, ckpt_path, &path));
+    if (!path) { /* "auto" with nothing saved: the fresh model */
+        VOLT_INFO("ckpt_path=auto: no checkpoint found, using the freshly initialised model");
+        return VOLT_OK;
+    }
+    volt_ckpt *ckpt;
+    int status = volt_ckpt_open(t->world, path, &ckpt);
+    if (status == VOLT_OK) {
+        status = volt_ckpt_read_model(ckpt, volt_module_params(m), 1);
+        volt_ckpt_close(ckpt);
+        if (t->world) status = volt_comm_agree(t->world, status);
+    }
+    if (status != VOLT_OK) {
+        t->failure_agreed = 1;
+        status = VOLT_ERROR(status, "cannot load the model's weights from %s", path);
+    } else {
+        VOLT_INFO("loaded the model's weights from %s", path);
+    }
+    free(path);
+    return status;
+}

@@ -763,25 +763,6 @@ static int fit_setup(volt_trainer *t, volt_module *m, volt_datamodule *dm, fit_c
     return VOLT_OK;
 }
 
-/* The checkpoint to resume from: rank 0 looks it up ("last", ...) and tells the others.
- * *out is NULL for "auto" with nothing to resume. */
-static int resume_path(volt_trainer *t, volt_module *m, const char *text, char **out) {
-    *out = NULL;
-    int status = t->rank == 0 ? trainer_resolve_ckpt_path(t, module_name(m), text, out) : VOLT_OK;
-    if (!t->world || volt_comm_size(t->world) == 1) return status;
-    VOLT_CHECK(agree(t, status));
-    int32_t words[1024] = {0}; /* the path, sent as 4096 bytes ("" for none) */
-    char *path = (char *)words;
-    if (t->rank == 0 && *out) snprintf(path, sizeof words, "%s", *out);
-    VOLT_CHECK(volt_comm_broadcast(t->world, words, 1024, VOLT_I32, 0, NULL));
-    path[sizeof words - 1] = '\0';
-    if (t->rank > 0 && path[0]) {
-        *out = strdup(path);
-        VOLT_CHECK_ALLOC(*out, strlen(path) + 1);
-    }
-    return VOLT_OK;
-}
-
 static int fit_run(volt_trainer *t, volt_module *m, volt_datamodule *dm, fit_context *f,
                    const char *ckpt_path) {
     VOLT_CHECK(fit_setup(t, m, dm, f));
@@ -792,7 +773,7 @@ static int fit_run(volt_trainer *t, volt_module *m, volt_datamodule *dm, fit_con
     VOLT_CHECK(call_hook(t, m, HOOK_FIT_START));
     if (ckpt_path) {
         char *path;
-        VOLT_CHECK(resume_path(t, m, ckpt_path, &path));
+        VOLT_CHECK(trainer_find_checkpoint(t, module_name(m), ckpt_path, &path));
         int status = path ? trainer_restore(t, m, f, path) : VOLT_OK;
         if (!path) VOLT_INFO("ckpt_path=auto: no checkpoint to resume from, starting afresh");
         free(path);

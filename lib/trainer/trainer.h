@@ -84,6 +84,11 @@ VOLT_NODISCARD int volt_trainer_fit(volt_trainer *trainer, volt_module *m, volt_
  * The checkpoint may come from any rank layout and strategy (shapes are global). */
 VOLT_NODISCARD int volt_trainer_fit_from(volt_trainer *trainer, volt_module *m,
                                          volt_datamodule *dm, const char *ckpt_path);
+/* Loads the model's weights (strictly: every tensor, no other) from a checkpoint before
+ * validate, test or predict: a path, "last", "best" or "auto" as for
+ * volt_trainer_fit_from. Collective over the trainer's ranks; every rank fails alike. */
+VOLT_NODISCARD int volt_trainer_load_weights(volt_trainer *trainer, volt_module *m,
+                                             const char *ckpt_path);
 /* Saves the run's state now into path (collective over the trainer's ranks; atomic: an
  * earlier file at path survives any failure). During a fit it holds everything a resume
  * needs; weights_only, or outside a fit, only the model. */

@@ -157,6 +157,10 @@ int trainer_resolve_ckpt_path(volt_trainer *trainer, const char *module_name, co
 /* trainer.c: whether a validation runs right after this training batch (callbacks that
  * want its metrics wait for it). */
 int trainer_validates_after_batch(const volt_trainer *trainer, long batch_idx);
+/* checkpointing.c: trainer_resolve_ckpt_path on rank 0, the answer told to every rank
+ * (collective; agreed). */
+int trainer_find_checkpoint(volt_trainer *trainer, const char *module_name, const char *text,
+                            char **out);
 /* model_checkpoint.c: the dirpath set on the first ModelCheckpoint, or NULL (default). */
 const char *trainer_checkpoint_dirpath(const volt_trainer *trainer);
 
