@@ -13,7 +13,8 @@
  * size and class count (into model.input_size / model.num_classes, see
  * models/models.h), the model, the data module, and the subcommand, which runs
  * prepare_data and setup through the trainer. Exit status: 0 on success, 2 for a bad
- * command line or configuration, 1 when the run fails; the error stack is printed once. */
+ * command line or configuration, 1 when the run fails (the error stack is printed once), 75
+ * when a signal stopped fit after its checkpoint (requeue). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +58,9 @@ static const char usage_text[] =
     "YAML and exits; each run saves it as <run folder>/config.yaml, and\n"
     "`volt-train fit --config <that file>` repeats the run.\n"
     "\n"
-    "Exit status: 0 success, 2 bad command line or configuration, 1 the run failed.\n";
+    "Exit status: 0 success, 2 bad command line or configuration, 1 the run failed,\n"
+    "75 a signal (SIGUSR1, SIGTERM) stopped fit after it saved hpc_ckpt_<n>.h5 and\n"
+    "last.h5: requeue the job and resume with --ckpt_path=last.\n";
 
 static void print_usage(FILE *out) {
     char names[256];
@@ -268,8 +271,9 @@ static int run_stage(volt_trainer *trainer, const train_command *command, volt_m
 }
 
 /* Builds the trainer, the model and the data module, and runs the stage. */
+/* *preempted: a signal stopped the fit after its checkpoint (volt_trainer_preempted). */
 static int execute(volt_config *config, const train_command *command,
-                   const volt_module_ops *model_ops) {
+                   const volt_module_ops *model_ops, int *preempted) {
     volt_trainer *trainer = NULL;
     volt_module *module = NULL;
     volt_datamodule *datamodule = NULL;
@@ -287,6 +291,7 @@ static int execute(volt_config *config, const train_command *command,
         status = volt_comm_agree(world, status); /* a rank that cannot read the data */
     }
     if (status == VOLT_OK) status = run_stage(trainer, command, module, datamodule);
+    *preempted = status == VOLT_OK && volt_trainer_preempted(trainer) != 0;
     if (status != VOLT_OK)
         status = VOLT_ERROR(status, "volt-train %s failed", volt_stage_name(command->stage));
     volt_datamodule_destroy(datamodule);
@@ -305,6 +310,7 @@ static int volt_train_main(int argc, char **argv, int rank, int world_size) {
     volt_config *config = NULL;
     train_command command = {0};
     const volt_module_ops *model_ops = NULL;
+    int preempted = 0;
     int status = volt_config_create(&config);
     if (status == VOLT_OK) status = configure(config, &argc, argv, &command, &model_ops);
     if (status != VOLT_OK) {
@@ -322,10 +328,10 @@ static int volt_train_main(int argc, char **argv, int rank, int world_size) {
         if (status == VOLT_OK && fflush(stdout) != 0)
             status = VOLT_ERROR(VOLT_ERR_IO, "cannot write the configuration to stdout");
     } else {
-        status = execute(config, &command, model_ops);
+        status = execute(config, &command, model_ops, &preempted);
     }
     volt_config_destroy(config);
-    if (status == VOLT_OK) return 0;
+    if (status == VOLT_OK) return preempted ? VOLT_EXIT_REQUEUE : 0;
     /* With more ranks every failure that returns here is known to every rank with the
      * same message (agreed, or the same configuration everywhere): a failure that could
      * not be agreed has aborted the job (MPI_Abort) in the trainer. Rank 0 prints it. */

@@ -309,3 +309,25 @@ if(VOLT_DEBIAN_PYTHON)
                        ENVIRONMENT "${_env}" FIXTURES_REQUIRED volt_train_fashion_mnist
                        SKIP_REGULAR_EXPRESSION "VOLT_TEST_SKIPPED")
 endif()
+
+# --- checkpoints: preemption (tests/preemption_case.cmake) --------------------------------
+#   volt_train.preempt.<case>   SIGUSR1 to one of 2 ranks (mpirun), SIGTERM to a single
+#                               process: exit 75, one hpc_ckpt_1.h5, and the requeued run
+#                               (--ckpt_path=last) ends bit-identical to an uninterrupted one
+find_program(VOLT_H5DUMP h5dump)
+if(VOLT_H5DIFF AND VOLT_H5DUMP)
+  foreach(_case "usr1_2ranks;2;USR1" "term_1rank;1;TERM")
+    list(GET _case 0 _name)
+    list(GET _case 1 _ranks)
+    list(GET _case 2 _signal)
+    add_test(NAME volt_train.preempt.${_name}
+             COMMAND ${CMAKE_COMMAND} -DMPIEXEC=${MPIEXEC_EXECUTABLE}
+                     "-DMPIEXEC_FLAGS=${VOLT_MPIEXEC_FLAGS}" -DTRAIN=${_train}
+                     -DCONFIG=${_config} -DDATA=${_fashion_h5}
+                     -DROOT=${_dir}/preempt_${_name} -DRANKS=${_ranks} -DSIGNAL=${_signal}
+                     -DH5DIFF=${VOLT_H5DIFF} -DH5DUMP=${VOLT_H5DUMP}
+                     -P ${CMAKE_CURRENT_SOURCE_DIR}/preemption_case.cmake)
+    set_tests_properties(volt_train.preempt.${_name} PROPERTIES LABELS mpi TIMEOUT 300
+                         ENVIRONMENT "${_env}" FIXTURES_REQUIRED volt_train_fashion_mnist)
+  endforeach()
+endif()

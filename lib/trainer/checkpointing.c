@@ -12,6 +12,9 @@
  * batch count) resumes at the start of the next epoch. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -335,4 +338,117 @@ int volt_trainer_load_weights(volt_trainer *t, volt_module *m, const char *ckpt_
     }
     free(path);
     return status;
+}
+
+/* ---- preemption --------------------------------------------------------------------------- */
+
+static volatile sig_atomic_t pending_signal;
+static struct sigaction previous_usr1, previous_term;
+static int signals_installed;
+
+static void note_signal(int signal_number) { pending_signal = signal_number; }
+
+void trainer_signals_install(volt_trainer *t) {
+    pending_signal = 0;
+    if (!t->options.checkpoint_on_signal || signals_installed) return;
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = note_signal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    sigaction(SIGUSR1, &action, &previous_usr1);
+    sigaction(SIGTERM, &action, &previous_term);
+    signals_installed = 1;
+}
+
+void trainer_signals_restore(volt_trainer *t) {
+    (void)t;
+    if (!signals_installed) return;
+    sigaction(SIGUSR1, &previous_usr1, NULL);
+    sigaction(SIGTERM, &previous_term, NULL);
+    signals_installed = 0;
+}
+
+int trainer_pending_signal(void) { return pending_signal; }
+
+/* The folder of hpc_ckpt files: ModelCheckpoint's dirpath, else <run folder>/checkpoints. */
+static int preemption_folder(volt_trainer *t, char *dir, size_t size) {
+    const char *dirpath = trainer_checkpoint_dirpath(t);
+    const char *log_dir = volt_trainer_log_dir(t);
+    int n = dirpath ? snprintf(dir, size, "%s", dirpath)
+                    : snprintf(dir, size, "%s/checkpoints", log_dir ? log_dir : ".");
+    if (n < 0 || (size_t)n >= size)
+        return VOLT_ERROR(VOLT_ERR_IO, "the checkpoint folder's path is too long");
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return VOLT_ERROR(VOLT_ERR_IO, "cannot create the checkpoint folder %s: %s", dir,
+                          strerror(errno));
+    return VOLT_OK;
+}
+
+/* Rank 0: <dir>/hpc_ckpt_<n>.h5 with n one more than the largest there. */
+static void next_preemption_path(const char *dir, char *path, size_t size) {
+    long largest = 0;
+    DIR *listing = opendir(dir);
+    struct dirent *e;
+    while (listing && (e = readdir(listing)) != NULL) {
+        char *end;
+        if (strncmp(e->d_name, "hpc_ckpt_", 9) != 0) continue;
+        long n = strtol(e->d_name + 9, &end, 10);
+        if (strcmp(end, ".h5") == 0 && n > largest) largest = n;
+    }
+    if (listing) closedir(listing);
+    snprintf(path, size, "%s/hpc_ckpt_%ld.h5", dir, largest + 1);
+}
+
+int trainer_save_preemption_checkpoint(volt_trainer *t) {
+    int32_t words[1024] = {0}; /* the path, chosen by rank 0, sent as 4096 bytes */
+    char *path = (char *)words;
+    char dir[3800] = "";
+    int status = VOLT_OK;
+    if (t->rank == 0) {
+        status = preemption_folder(t, dir, sizeof dir);
+        if (status == VOLT_OK) next_preemption_path(dir, path, sizeof words);
+    }
+    if (t->world && volt_comm_size(t->world) > 1) {
+        status = volt_comm_agree(t->world, status);
+        if (status == VOLT_OK)
+            status = volt_comm_broadcast(t->world, words, 1024, VOLT_I32, 0, NULL);
+    }
+    if (status != VOLT_OK) {
+        t->failure_agreed = 1;
+        return status;
+    }
+    path[sizeof words - 1] = '\0';
+    VOLT_CHECK(volt_trainer_save_checkpoint(t, path, 0));
+    /* last.h5 names the newest state, so that --ckpt_path=last (or auto) resumes here */
+    if (t->rank == 0) {
+        char last[4096], temp[4096];
+        snprintf(last, sizeof last, "%s/last.h5", dir);
+        snprintf(temp, sizeof temp, "%s/.last.h5.link", dir);
+        unlink(temp);
+        if (link(path, temp) != 0 || rename(temp, last) != 0)
+            status = VOLT_ERROR(VOLT_ERR_IO, "cannot make %s a link to %s: %s", last, path,
+                                strerror(errno));
+        int fd = open(dir, O_RDONLY | O_DIRECTORY);
+        if (fd >= 0) {
+            fsync(fd);
+            close(fd);
+        }
+    }
+    if (t->world && volt_comm_size(t->world) > 1) status = volt_comm_agree(t->world, status);
+    if (status != VOLT_OK) {
+        t->failure_agreed = 1;
+        return status;
+    }
+    char reason[4300];
+    snprintf(reason, sizeof reason,
+             "%s received: saved %s at step %ld; requeue the job and resume with "
+             "--ckpt_path=last",
+             t->preempt_signal == SIGTERM ? "SIGTERM" : t->preempt_signal == SIGUSR1 ? "SIGUSR1"
+                                                                                   : "a signal",
+             path, t->global_step);
+    free(t->stop_reason);
+    t->stop_reason = strdup(reason);
+    t->preempt_saved = 1;
+    return VOLT_OK;
 }

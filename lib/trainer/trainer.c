@@ -712,9 +712,13 @@ static int train_epoch(volt_trainer *t, volt_module *m, fit_context *f) {
             phase_open = 0;
             VOLT_CHECK(run_eval(t, m, f->val_loader, f->val_batches, TRAINER_VALIDATING));
         }
-        if (volt_trainer_should_stop(t)) break;
+        if (volt_trainer_should_stop(t)) {
+            if (t->preempt_signal) VOLT_CHECK(trainer_save_preemption_checkpoint(t));
+            break;
+        }
     }
     if (phase_open) progress_end(t);
+    if (t->preempt_signal) return VOLT_OK; /* saved; the time left is short: stop now */
     VOLT_CHECK(call_hook(t, m, HOOK_TRAIN_EPOCH_END));
     if (t->world && volt_comm_size(t->world) > 1)
         VOLT_CHECK(agreed(t, volt_metrics_reduce_epoch(t->metrics, t->world, "", NULL, 0)));
@@ -793,6 +797,9 @@ static int fit_run(volt_trainer *t, volt_module *m, volt_datamodule *dm, fit_con
                   volt_config_string(t->config, "trainer.limit_train_batches", "?"));
     else
         while (!volt_trainer_should_stop(t)) VOLT_CHECK(train_epoch(t, m, f));
+    if (t->preempt_signal && !t->preempt_saved) { /* the signal came between epochs */
+        VOLT_CHECK(trainer_save_preemption_checkpoint(t));
+    }
     trainer_note_stop(t);
     t->stage = TRAINER_IDLE;
     VOLT_CHECK(call_hook(t, m, HOOK_FIT_END));
@@ -830,12 +837,15 @@ int volt_trainer_fit_from(volt_trainer *t, volt_module *m, volt_datamodule *dm,
     t->fitting = 1;
     t->current_epoch = t->global_step = t->epochs_done = 0;
     t->batches_done = t->train_batch_counter = t->resume_batch = 0;
+    t->preempt_signal = t->preempt_saved = 0;
+    trainer_signals_install(t);
     t->stop_requested = t->stop_deferred_noted = t->time_up = 0;
     free(t->stop_reason);
     t->stop_reason = NULL;
     fit_context f = {0};
     int status = fit_run(t, m, dm, &f, ckpt_path);
     t->fit = NULL;
+    trainer_signals_restore(t);
     if (f.ddp) {
         volt_graph_on_grad_ready(t->graph, NULL, NULL);
         volt_ddp_destroy(f.ddp);

@@ -117,5 +117,11 @@ void volt_trainer_request_stop(volt_trainer *trainer, const char *reason);
  * the loop goes through it. */
 int volt_trainer_should_stop(volt_trainer *trainer); /* collective with dp > 1 */
 const char *volt_trainer_stop_reason(const volt_trainer *trainer);
+/* After a fit that SIGUSR1 or SIGTERM stopped (trainer.checkpoint_on_signal): the signal
+ * number, else 0. The fit saved hpc_ckpt_<n>.h5 (and last.h5) first and returned VOLT_OK;
+ * volt-train exits with VOLT_EXIT_REQUEUE, and `fit --ckpt_path=last` resumes. */
+int volt_trainer_preempted(const volt_trainer *trainer);
+/* The exit status meaning "checkpointed, requeue me" (EX_TEMPFAIL of sysexits.h). */
+enum { VOLT_EXIT_REQUEUE = 75 };
 
 #endif

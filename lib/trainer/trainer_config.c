@@ -71,6 +71,9 @@ static const key_decl trainer_keys[] = {
     {"trainer.enable_checkpointing", VOLT_CONFIG_BOOL, "true",
      "add a ModelCheckpoint (one checkpoint per epoch, last.h5 kept) unless callbacks lists "
      "one; off under fast_dev_run"},
+    {"trainer.checkpoint_on_signal", VOLT_CONFIG_BOOL, "true",
+     "on SIGUSR1 or SIGTERM (what Slurm sends before a job's end), save hpc_ckpt_<n>.h5 at "
+     "the next step and stop; volt-train then exits with 75 (requeue me)"},
     {"trainer.enable_model_summary", VOLT_CONFIG_BOOL, "true",
      "print the model's parameters at fit start"},
     {"trainer.default_root_dir", VOLT_CONFIG_STRING, "runs", "where run folders go"},
@@ -418,6 +421,7 @@ static int read_options(const volt_config *c, trainer_options *o) {
     VOLT_CHECK(volt_config_get_bool(c, "trainer.enable_progress_bar", &o->enable_progress_bar));
     VOLT_CHECK(volt_config_get_bool(c, "trainer.enable_model_summary", &o->enable_model_summary));
     VOLT_CHECK(volt_config_get_bool(c, "trainer.enable_checkpointing", &o->enable_checkpointing));
+    VOLT_CHECK(volt_config_get_bool(c, "trainer.checkpoint_on_signal", &o->checkpoint_on_signal));
     VOLT_CHECK(volt_config_get_string(c, "trainer.default_root_dir", &o->default_root_dir));
     if (!*o->default_root_dir)
         return VOLT_ERROR(VOLT_ERR_CONFIG, "trainer.default_root_dir = '': expected a folder "
@@ -644,6 +648,7 @@ void volt_trainer_request_stop(volt_trainer *t, const char *reason) {
  * (max_epochs, max_steps, max_time) do not. */
 static const char *stop_condition(const volt_trainer *t) {
     const trainer_options *o = &t->options;
+    if (t->preempt_signal) return "preempted";
     if (t->stop_requested && t->epochs_done >= o->min_epochs) return "request";
     if (o->max_steps >= 0 && t->global_step >= o->max_steps) return "max_steps";
     if (o->max_epochs >= 0 && t->epochs_done >= o->max_epochs) return "max_epochs";
@@ -657,11 +662,16 @@ static const char *stop_condition(const volt_trainer *t) {
  * the same everywhere; early stopping sees the same reduced metrics). */
 int volt_trainer_should_stop(volt_trainer *t) {
     if (!t) return 0;
-    if (!t->world || volt_comm_size(t->world) == 1) return stop_condition(t) != NULL;
+    int signal_number = trainer_pending_signal();
+    if (!t->world || volt_comm_size(t->world) == 1) {
+        if (signal_number && t->fitting) t->preempt_signal = signal_number;
+        return stop_condition(t) != NULL;
+    }
     const trainer_options *o = &t->options;
-    int flags[2] = {t->stop_requested,
-                    o->max_time > 0 && volt_clock_seconds() - t->fit_start_time >= o->max_time};
-    int status = volt_comm_allreduce(t->world, flags, 2, VOLT_I32, VOLT_REDUCE_MAX, NULL);
+    int flags[3] = {t->stop_requested,
+                    o->max_time > 0 && volt_clock_seconds() - t->fit_start_time >= o->max_time,
+                    t->fitting ? signal_number : 0};
+    int status = volt_comm_allreduce(t->world, flags, 3, VOLT_I32, VOLT_REDUCE_MAX, NULL);
     if (status != VOLT_OK) {
         volt_error_push(status, __FILE__, __LINE__, __func__,
                         "rank %d: the ranks cannot agree on stopping: aborting the job", t->rank);
@@ -669,10 +679,13 @@ int volt_trainer_should_stop(volt_trainer *t) {
     }
     if (flags[0] && !t->stop_requested) volt_trainer_request_stop(t, "another rank asked to stop");
     if (flags[1]) t->time_up = 1;
+    if (flags[2]) t->preempt_signal = flags[2]; /* a signal reached some rank */
     return stop_condition(t) != NULL;
 }
 
 const char *volt_trainer_stop_reason(const volt_trainer *t) { return t ? t->stop_reason : NULL; }
+
+int volt_trainer_preempted(const volt_trainer *t) { return t ? t->preempt_signal : 0; }
 
 /* Called by the loop when volt_trainer_should_stop said yes: records and logs why. */
 void trainer_note_stop(volt_trainer *t) {
@@ -680,6 +693,11 @@ void trainer_note_stop(volt_trainer *t) {
     if (!condition) return;
     const trainer_options *o = &t->options;
     char reason[256];
+    if (strcmp(condition, "preempted") == 0) {
+        VOLT_INFO("stopping at epoch %ld, step %ld: %s", t->current_epoch, t->global_step,
+                  t->stop_reason ? t->stop_reason : "preempted");
+        return;
+    }
     if (strcmp(condition, "request") == 0) {
         VOLT_INFO("stopping at epoch %ld, step %ld: %s", t->current_epoch, t->global_step,
                   t->stop_reason);

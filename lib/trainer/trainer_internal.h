@@ -81,6 +81,7 @@ typedef struct trainer_options {
     int enable_progress_bar;
     int enable_model_summary;
     int enable_checkpointing;
+    int checkpoint_on_signal;
     const char *default_root_dir;
     const char *name;        /* "": the module's name */
     long version;            /* -1: the next free number */
@@ -129,6 +130,8 @@ struct volt_trainer {
     double fit_start_time;
     int stop_requested;
     int time_up;             /* max_time elapsed on some rank (agreed) */
+    int preempt_signal;      /* SIGUSR1/SIGTERM reached some rank during the fit (agreed) */
+    int preempt_saved;       /* and its checkpoint is saved */
     int failure_agreed;      /* the current failure is known to every rank (same message) */
     int stop_deferred_noted; /* said once that min_epochs keeps the run going */
     char *stop_reason;
@@ -157,6 +160,16 @@ int trainer_resolve_ckpt_path(volt_trainer *trainer, const char *module_name, co
 /* trainer.c: whether a validation runs right after this training batch (callbacks that
  * want its metrics wait for it). */
 int trainer_validates_after_batch(const volt_trainer *trainer, long batch_idx);
+/* checkpointing.c: the signals that ask a fit to checkpoint and stop. install/restore
+ * bracket a fit (with checkpoint_on_signal; install forgets earlier signals); the handler
+ * only records the signal, which trainer_pending_signal reads (0 when none came). */
+void trainer_signals_install(volt_trainer *trainer);
+void trainer_signals_restore(volt_trainer *trainer);
+int trainer_pending_signal(void);
+/* Saves hpc_ckpt_<n>.h5 (the next free n) in the checkpoint folder and makes last.h5 a
+ * link to it; collective. */
+int trainer_save_preemption_checkpoint(volt_trainer *trainer);
+
 /* checkpointing.c: trainer_resolve_ckpt_path on rank 0, the answer told to every rank
  * (collective; agreed). */
 int trainer_find_checkpoint(volt_trainer *trainer, const char *module_name, const char *text,
