@@ -331,3 +331,16 @@ if(VOLT_H5DIFF AND VOLT_H5DUMP)
                          ENVIRONMENT "${_env}" FIXTURES_REQUIRED volt_train_fashion_mnist)
   endforeach()
 endif()
+
+# --- checkpoints: a crash in the middle of a write (tests/crash_case.cmake) ---------------
+#   volt_train.crash_during_checkpoint  kill -9 of both ranks mid-write: the earlier
+#                               checkpoints are whole, and training resumes from last.h5
+if(VOLT_H5DUMP)
+  add_test(NAME volt_train.crash_during_checkpoint
+           COMMAND ${CMAKE_COMMAND} -DMPIEXEC=${MPIEXEC_EXECUTABLE}
+                   "-DMPIEXEC_FLAGS=${VOLT_MPIEXEC_FLAGS}" -DTRAIN=${_train}
+                   -DCONFIG=${_config} -DDATA=${_fashion_h5} -DROOT=${_dir}/crash
+                   -DH5DUMP=${VOLT_H5DUMP} -P ${CMAKE_CURRENT_SOURCE_DIR}/crash_case.cmake)
+  set_tests_properties(volt_train.crash_during_checkpoint PROPERTIES LABELS mpi TIMEOUT 600
+                       ENVIRONMENT "${_env}" FIXTURES_REQUIRED volt_train_fashion_mnist)
+endif()
