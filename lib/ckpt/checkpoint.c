@@ -159,7 +159,11 @@ static hid_t create_dataset(hid_t file, const char *path, hid_t type, int ndim,
     if (space < 0) return -1;
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
     H5Pset_create_intermediate_group(lcpl, 1);
-    hid_t dataset = H5Dcreate2(file, path, type, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    /* every element is written: no fill values first (parallel HDF5 would write them) */
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
+    hid_t dataset = H5Dcreate2(file, path, type, space, lcpl, dcpl, H5P_DEFAULT);
+    H5Pclose(dcpl);
     H5Pclose(lcpl);
     H5Sclose(space);
     return dataset;
@@ -219,6 +223,25 @@ static hid_t file_access(volt_ckpt *ckpt) {
     return fapl;
 }
 
+/* The part of a parameter (its element numbering) in flat range [lo, hi): [*a, *b). */
+static void param_part(const volt_param *param, size_t lo, size_t hi, hsize_t *a, hsize_t *b) {
+    size_t from = lo > param->offset ? lo : param->offset;
+    size_t to = hi < param->offset + param->numel ? hi : param->offset + param->numel;
+    if (to < from) to = from;
+    *a = from - param->offset;
+    *b = to - param->offset;
+}
+
+/* Replicated data (the model; DDP's optimizer state), held whole by every rank, is
+ * written as if sharded: rank r writes what lies in the r-th of P equal ranges of the
+ * flat buffer, so that (as with ZeRO-1 shards) a tensor mostly has one writer. (Every
+ * rank writing 1/P of every tensor makes the ranks contend for the same regions of the
+ * file: twice as slow on one node.) */
+static void replicated_range(const volt_ckpt *ckpt, size_t flat_size, size_t *lo, size_t *hi) {
+    *lo = flat_size * (size_t)ckpt->rank / (size_t)ckpt->size;
+    *hi = flat_size * (size_t)(ckpt->rank + 1) / (size_t)ckpt->size;
+}
+
 int volt_ckpt_create(volt_comm *comm, const char *path, volt_ckpt **out) {
     VOLT_CHECK_ARG(path && *path && out);
     *out = NULL;
@@ -269,6 +292,8 @@ int volt_ckpt_write_model(volt_ckpt *ckpt, volt_params *params) {
     volt_dtype dtype = volt_params_dtype(params);
     size_t element = volt_dtype_size(dtype);
     const char *data = volt_params_data(params);
+    size_t lo, hi;
+    replicated_range(ckpt, volt_params_flat_size(params), &lo, &hi);
     for (int i = 0; i < volt_params_count(params) && status == VOLT_OK; i++) {
         volt_param *param = volt_params_get(params, i);
         hsize_t dims[H5S_MAX_RANK];
@@ -280,9 +305,8 @@ int volt_ckpt_write_model(volt_ckpt *ckpt, volt_params *params) {
             status = fail_write(ckpt, VOLT_ERR_IO, "", path);
             break;
         }
-        hsize_t n = param->numel;
-        hsize_t a = n * (hsize_t)ckpt->rank / (hsize_t)ckpt->size;
-        hsize_t b = n * (hsize_t)(ckpt->rank + 1) / (hsize_t)ckpt->size;
+        hsize_t a, b;
+        param_part(param, lo, hi, &a, &b);
         if (write_range(ckpt, dataset, h5_type(dtype), ndim, dims, a, b,
                         data + (param->offset + a) * element) < 0)
             status = fail_write(ckpt, VOLT_ERR_IO, "", path);
@@ -319,22 +343,18 @@ int volt_ckpt_write_optimizer(volt_ckpt *ckpt, volt_params *params, volt_optimiz
                 status = fail_write(ckpt, VOLT_ERR_IO, "", path);
                 break;
             }
-            /* what this rank holds of the parameter, in its own element numbering */
-            size_t lo = offset > param->offset ? offset : param->offset;
-            size_t hi = offset + length < param->offset + param->numel
-                            ? offset + length
-                            : param->offset + param->numel;
-            if (hi < lo) hi = lo;
-            hsize_t a = lo - param->offset, b = hi - param->offset;
+            /* what this rank writes of the parameter, in its own element numbering */
+            size_t lo = offset, hi = offset + length; /* what it holds */
             if (replicated) {
-                hsize_t n = param->numel;
-                hsize_t share_a = n * (hsize_t)ckpt->rank / (hsize_t)ckpt->size;
-                hsize_t share_b = n * (hsize_t)(ckpt->rank + 1) / (hsize_t)ckpt->size;
-                if (share_a > a) a = share_a;
-                if (share_b < b) b = share_b;
-                if (b < a) b = a;
+                size_t share_lo, share_hi;
+                replicated_range(ckpt, volt_params_flat_size(params), &share_lo, &share_hi);
+                if (share_lo > lo) lo = share_lo;
+                if (share_hi < hi) hi = share_hi;
             }
-            const char *from = (const char *)state + (param->offset + a - offset) * element;
+            hsize_t a, b;
+            param_part(param, lo, hi > lo ? hi : lo, &a, &b);
+            const char *from = b > a ? (const char *)state + (param->offset + a - offset) * element
+                                     : (const char *)state; /* nothing is read from it */
             if (write_range(ckpt, dataset, h5_type(dtype), ndim, dims, a, b, from) < 0)
                 status = fail_write(ckpt, VOLT_ERR_IO, "", path);
             H5Dclose(dataset);

@@ -43,13 +43,14 @@ typedef struct volt_ckpt volt_ckpt;
 VOLT_NODISCARD int volt_ckpt_create(volt_comm *comm, const char *path, volt_ckpt **out);
 
 /* Writes every parameter of the store as /model/<name> at its shape. The parameters
- * must be the same on every rank (data parallel); each rank writes 1/P of each tensor. */
+ * must be the same on every rank (data parallel); rank r writes what lies in the r-th of
+ * P equal ranges of the flat buffer. */
 VOLT_NODISCARD int volt_ckpt_write_model(volt_ckpt *ckpt, volt_params *params);
 
 /* Writes the optimizer's state as /optim/<param>/<state> at each parameter's shape, and
  * /optim's attributes kind and steps. The optimizer covers the flat range [offset,
  * offset + length) of the store's buffers. replicated = 1: every rank holds the same
- * state for the same range (DDP, one rank), and each writes 1/P of it; replicated = 0:
+ * state for the same range (DDP, one rank), written as the model is; replicated = 0:
  * the ranks' ranges are disjoint and together cover every parameter (ZeRO-1 shards),
  * and each writes its own range. kind is the optimizer's name ("adamw"). */
 VOLT_NODISCARD int volt_ckpt_write_optimizer(volt_ckpt *ckpt, volt_params *params,
