@@ -5,11 +5,14 @@
 # with STRATEGY_A, a checkpoint every 5 steps (all kept); (2) a second run from the
 # checkpoint at step 25 (mid-epoch 0) on RANKS_B ranks with STRATEGY_B and per-rank batch
 # BATCH_B (the same global batch), through --ckpt_path; it saves at the same steps. The
-# models of both runs at the last step must agree: h5diff of /model exact (TOLERANCE
-# unset: bit-identical) or within TOLERANCE (absolute, on weights of size ~0.05).
+# per-step training losses (metrics.csv, every step) of the resumed run must equal the
+# uninterrupted run's, and the models at the last step too (h5diff of /model and /optim)
+# with TOLERANCE unset: bit-identical; with it, the losses within 1e-5 relative and the
+# weights within TOLERANCE (absolute, on weights of size ~0.05).
 # Variables: MPIEXEC, MPIEXEC_FLAGS (list), TRAIN, CONFIG, DATA, ROOT, BATCHES, RANKS_A,
 # STRATEGY_A, BATCH_A, RANKS_B, STRATEGY_B, BATCH_B, H5DIFF, [TOLERANCE], [DROPOUT] (0.2;
 # across layouts 0: dropout masks are numbered by each rank's local elements).
+cmake_minimum_required(VERSION 3.24) # lists keep empty elements (CMP0007)
 if(NOT DEFINED DROPOUT)
   set(DROPOUT 0.2) # exercises the random streams' restore
 endif()
@@ -18,6 +21,7 @@ file(MAKE_DIRECTORY ${ROOT})
 set(_common --config ${CONFIG} --data.path=${DATA} --trainer.enable_progress_bar=false
     --trainer.enable_model_summary=false --trainer.limit_train_batches=${BATCHES}
     --trainer.limit_val_batches=2 --trainer.num_sanity_val_steps=0 --trainer.max_epochs=2
+    --trainer.log_every_n_steps=1
     --trainer.default_root_dir=${ROOT} --model.dropout=${DROPOUT}
     --callbacks.0.name=ModelCheckpoint --callbacks.0.every_n_train_steps=5
     --callbacks.0.save_top_k=-1)
@@ -61,4 +65,74 @@ execute_process(COMMAND ${_diff} ${_a} ${_b} /optim /optim
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "the resumed optimizer state differs:\n${out}${err}")
 endif()
-message(STATUS "resumed run matches the uninterrupted one at step ${_steps}")
+
+# train/loss of every step both runs logged
+function(losses csv out)
+  file(STRINGS ${csv} lines)
+  list(POP_FRONT lines header)
+  string(REPLACE "," ";" names "${header}")
+  list(FIND names "train/loss" column)
+  if(column LESS 0)
+    message(FATAL_ERROR "${csv} has no train/loss column: ${header}")
+  endif()
+  set(result "")
+  foreach(line IN LISTS lines)
+    string(REPLACE "," ";" fields "${line};") # keeps empty fields
+    list(GET fields ${column} value)
+    list(GET fields 0 step)
+    if(NOT value STREQUAL "")
+      list(APPEND result "${step}=${value}")
+    endif()
+  endforeach()
+  set(${out} "${result}" PARENT_SCOPE)
+endfunction()
+# a decimal as an integer count of 1e-9
+function(nano text out)
+  if(NOT text MATCHES "^([0-9]+)\\.?([0-9]*)$")
+    message(FATAL_ERROR "not a plain decimal: '${text}'")
+  endif()
+  set(whole ${CMAKE_MATCH_1})
+  string(SUBSTRING "${CMAKE_MATCH_2}000000000" 0 9 fraction)
+  string(REGEX REPLACE "^0+([0-9])" "\\1" fraction "${fraction}")
+  math(EXPR value "${whole} * 1000000000 + ${fraction}")
+  set(${out} ${value} PARENT_SCOPE)
+endfunction()
+losses(${ROOT}/full/version_0/metrics.csv _full)
+losses(${ROOT}/resumed/version_0/metrics.csv _resumed)
+list(LENGTH _resumed _count)
+if(_count LESS 40)
+  message(FATAL_ERROR "the resumed run logged ${_count} losses: ${_resumed}")
+endif()
+foreach(entry IN LISTS _resumed)
+  string(REGEX MATCH "^([0-9]+)=(.*)$" _ "${entry}")
+  set(step ${CMAKE_MATCH_1})
+  set(value ${CMAKE_MATCH_2})
+  set(reference "")
+  foreach(candidate IN LISTS _full)
+    if(candidate MATCHES "^${step}=(.*)$")
+      set(reference ${CMAKE_MATCH_1})
+    endif()
+  endforeach()
+  if(reference STREQUAL "")
+    message(FATAL_ERROR "step ${step}: the uninterrupted run logged no loss")
+  endif()
+  if(NOT DEFINED TOLERANCE)
+    if(NOT value STREQUAL reference)
+      message(FATAL_ERROR "step ${step}: loss ${value} resumed, ${reference} uninterrupted")
+    endif()
+  else()
+    nano(${value} a)
+    nano(${reference} b)
+    math(EXPR diff "${a} - ${b}")
+    if(diff LESS 0)
+      math(EXPR diff "0 - ${diff}")
+    endif()
+    math(EXPR scaled "${diff} * 100000") # |a - b| <= 1e-5 |b|
+    if(scaled GREATER b)
+      message(FATAL_ERROR "step ${step}: loss ${value} resumed, ${reference} uninterrupted "
+                          "(more than 1e-5 apart)")
+    endif()
+  endif()
+endforeach()
+message(STATUS "resumed run matches the uninterrupted one: ${_count} step losses, and the "
+               "state at step ${_steps}")
