@@ -189,6 +189,39 @@ volt_train_bad(monitor_never_logged "val/accuracy[^\n]*val/acc" "" MID_RUN
        --callbacks.0.monitor=val/accuracy)
 volt_train_bad(fast_dev_run_with_limits "fast_dev_run[^\n]*limit_train_batches|limit_train_batches[^\n]*fast_dev_run" ""
   ARGS --trainer.fast_dev_run=true --trainer.limit_train_batches=5)
+# checkpoints given to --ckpt_path: a fixture writes two real ones (hidden 8: a full one
+# and a weights-only one); each bad case fails on every rank before any run folder exists
+set(_ckpt_fixture ${_dir}/ckpt_fixture)
+add_test(NAME volt_train.data.tiny_checkpoints
+         COMMAND sh -c "rm -rf '${_ckpt_fixture}' && \
+           '$<TARGET_FILE:volt-train>' fit --config '${_config}' --data.path='${_tiny_h5}' \
+             --data.batch_size=4 --model.hidden=8 --trainer.enable_progress_bar=false \
+             --trainer.default_root_dir='${_ckpt_fixture}' --trainer.name=full && \
+           '$<TARGET_FILE:volt-train>' fit --config '${_config}' --data.path='${_tiny_h5}' \
+             --data.batch_size=4 --model.hidden=8 --trainer.enable_progress_bar=false \
+             --trainer.default_root_dir='${_ckpt_fixture}' --trainer.name=weights \
+             --callbacks.0.name=ModelCheckpoint --callbacks.0.save_weights_only=true")
+set_tests_properties(volt_train.data.tiny_checkpoints PROPERTIES LABELS unit TIMEOUT 60
+                     ENVIRONMENT "${_env}" FIXTURES_REQUIRED volt_train_tiny
+                     FIXTURES_SETUP volt_train_tiny_checkpoints)
+set(_full_ckpt ${_ckpt_fixture}/full/version_0/checkpoints/last.h5)
+set(_weights_ckpt ${_ckpt_fixture}/weights/version_0/checkpoints/last.h5)
+volt_train_bad(ckpt_missing "cannot read the checkpoint [^\n]*no_such\\.h5: No such file" 1
+  ARGS --ckpt_path=${_dir}/no_such.h5)
+volt_train_bad(ckpt_not_hdf5 "the checkpoint [^\n]*fashion_mnist_mlp\\.yaml is not an HDF5 file" 1
+  ARGS --ckpt_path=${_config})
+volt_train_bad(ckpt_data_file "is an HDF5 file but not a Volt checkpoint" 1
+  ARGS --ckpt_path=${_tiny_h5})
+volt_train_bad(ckpt_last_none "ckpt_path=last: no last\\.h5 in" 2 ARGS --ckpt_path=last)
+volt_train_bad(ckpt_other_model "/model/fc1\\.weight has shape \\[8, 3\\], the model's fc1\\.weight has \\[16, 3\\]" 1
+  FIXTURES volt_train_tiny_checkpoints
+  ARGS --data.batch_size=4 --model.hidden=16 --ckpt_path=${_full_ckpt})
+volt_train_bad(ckpt_weights_only "holds weights only \\(save_weights_only\\): it cannot resume" 2
+  FIXTURES volt_train_tiny_checkpoints
+  ARGS --data.batch_size=4 --model.hidden=8 --ckpt_path=${_weights_ckpt})
+volt_train_bad(ckpt_other_optimizer "holds adamw optimizer state; this run's optimizer is sgd" 2
+  FIXTURES volt_train_tiny_checkpoints
+  ARGS --data.batch_size=4 --model.hidden=8 --optimizer.name=sgd --ckpt_path=${_full_ckpt})
 volt_train_bad(precision_bf16 "bf16-mixed" ""
   ARGS --trainer.precision=bf16-mixed)
 volt_train_case(volt_train.bad.no_subcommand MODE fail
@@ -208,6 +241,8 @@ volt_train_case(volt_train.bad.test_without_test_split MODE fail FIXTURES volt_t
 #   volt_train.dist.bad_layout  dp=3 at 2 ranks: non-zero exit, the message once
 #   volt_train.dist.rank_cannot_read  rank 1's setup fails: every rank exits non-zero, one
 #                               message naming rank 1
+#   volt_train.dist.bad_checkpoint  a checkpoint of another model shape: both ranks fail,
+#                               one message, no run folder
 #   volt_train.dist.kill_one_rank  kill -9 of one rank mid-training: mpirun returns within 30 s
 add_executable(volt-train-test ${PROJECT_SOURCE_DIR}/apps/volt_train.c
                                ${PROJECT_SOURCE_DIR}/apps/models/mlp.c)
@@ -236,6 +271,13 @@ volt_train_case(volt_train.dist.rank_cannot_read MODE fail LABEL mpi FIXTURES vo
           --config ${_config} --data.path=${_tiny_h5} --data.batch_size=4
           --trainer.default_root_dir=${_dir}/runs_dist_cannot_read
   VARS "-DEXPECT=rank 1: cannot open data file" -DRUN_ROOT=${_dir}/runs_dist_cannot_read)
+volt_train_case(volt_train.dist.bad_checkpoint MODE fail LABEL mpi
+  FIXTURES volt_train_tiny_checkpoints
+  COMMAND ${_mpi2} ${_train} fit --config ${_config} --data.path=${_tiny_h5}
+          --data.batch_size=4 --model.hidden=16 --ckpt_path=${_full_ckpt}
+          --trainer.default_root_dir=${_dir}/runs_dist_bad_checkpoint
+  VARS "-DEXPECT=has shape \\[8, 3\\], the model's fc1\\.weight has \\[16, 3\\]"
+       -DRUN_ROOT=${_dir}/runs_dist_bad_checkpoint)
 volt_train_case(volt_train.dist.kill_one_rank MODE kill LABEL mpi TIMEOUT 120
   FIXTURES volt_train_fashion_mnist
   COMMAND ${_mpi2} ${_train} fit --config ${_config} --data.path=${_fashion_h5}

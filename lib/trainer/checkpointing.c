@@ -183,6 +183,10 @@ static int read_state(volt_trainer *t, volt_module *m, fit_context *f, volt_ckpt
     }
     t->current_epoch = t->epochs_done;
     (void)epochs;
+    return VOLT_OK;
+}
+
+static int read_callbacks(volt_trainer *t, volt_ckpt *ckpt) {
     for (int i = 0; i < t->callback_count; i++) {
         volt_callback *cb = t->callbacks[i];
         if (!cb->ops->state_load) continue;
@@ -190,6 +194,21 @@ static int read_state(volt_trainer *t, volt_module *m, fit_context *f, volt_ckpt
         callback_group(t, i, group, sizeof group);
         if (!volt_ckpt_has(ckpt, group, NULL)) continue; /* a callback added since */
         VOLT_CHECK(cb->ops->state_load(cb, t, ckpt, group));
+    }
+    return VOLT_OK;
+}
+
+int trainer_restore_callbacks(volt_trainer *t, const char *path) {
+    volt_ckpt *ckpt;
+    int status = volt_ckpt_open(t->world, path, &ckpt);
+    if (status == VOLT_OK) {
+        status = read_callbacks(t, ckpt);
+        volt_ckpt_close(ckpt);
+        if (t->world) status = volt_comm_agree(t->world, status);
+    }
+    if (status != VOLT_OK) {
+        t->failure_agreed = 1;
+        return VOLT_ERROR(status, "cannot restore the callbacks' states from %s", path);
     }
     return VOLT_OK;
 }

@@ -758,32 +758,43 @@ static int fit_setup_local(volt_trainer *t, volt_module *m, volt_datamodule *dm,
     return VOLT_OK;
 }
 
-static int fit_setup(volt_trainer *t, volt_module *m, volt_datamodule *dm, fit_context *f) {
+/* Setup; with ckpt_path, the checkpoint's state too (before the run folder exists, so
+ * that a bad checkpoint leaves none): *resumed receives its path (NULL: a fresh start). */
+static int fit_setup(volt_trainer *t, volt_module *m, volt_datamodule *dm, fit_context *f,
+                     const char *ckpt_path, char **resumed) {
+    *resumed = NULL;
     VOLT_CHECK(prepare_data(t, dm, VOLT_STAGE_FIT));
     VOLT_CHECK(agree(t, fit_setup_local(t, m, dm, f)));
     VOLT_CHECK(agree_on_batches(t, f->val_batches, "validation"));
     VOLT_CHECK(setup_strategy(t, m, f));
+    if (ckpt_path) {
+        VOLT_CHECK(trainer_find_checkpoint(t, module_name(m), ckpt_path, resumed));
+        if (*resumed)
+            VOLT_CHECK(trainer_restore(t, m, f, *resumed));
+        else
+            VOLT_INFO("ckpt_path=auto: no checkpoint to resume from, starting afresh");
+    }
     VOLT_CHECK(trainer_open_run_dir(t, module_name(m)));
     return VOLT_OK;
 }
 
 static int fit_run(volt_trainer *t, volt_module *m, volt_datamodule *dm, fit_context *f,
                    const char *ckpt_path) {
-    VOLT_CHECK(fit_setup(t, m, dm, f));
+    char *resumed = NULL;
+    int status = fit_setup(t, m, dm, f, ckpt_path, &resumed);
+    if (status != VOLT_OK) {
+        free(resumed);
+        return status;
+    }
     t->fit = f;
     volt_params_zero_grad(volt_module_params(m));
     t->lr = lr_now(t, f);
     t->fit_start_time = volt_clock_seconds();
-    VOLT_CHECK(call_hook(t, m, HOOK_FIT_START));
-    if (ckpt_path) {
-        char *path;
-        VOLT_CHECK(trainer_find_checkpoint(t, module_name(m), ckpt_path, &path));
-        int status = path ? trainer_restore(t, m, f, path) : VOLT_OK;
-        if (!path) VOLT_INFO("ckpt_path=auto: no checkpoint to resume from, starting afresh");
-        free(path);
-        VOLT_CHECK(status);
-        t->lr = lr_now(t, f);
-    }
+    status = call_hook(t, m, HOOK_FIT_START);
+    /* callbacks get their states after on_fit_start (which may reset them) */
+    if (status == VOLT_OK && resumed) status = trainer_restore_callbacks(t, resumed);
+    free(resumed);
+    VOLT_CHECK(status);
     long sanity = t->options.num_sanity_val_steps;
     if (f->val_batches > 0 && sanity != 0) {
         long batches = sanity < 0 || sanity > f->val_batches ? f->val_batches : sanity;

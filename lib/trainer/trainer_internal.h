@@ -150,9 +150,11 @@ int trainer_dp_rank(const volt_trainer *trainer);
 /* module.c: the trainer attaches itself for the length of a loop (NULL detaches). */
 void volt_module_attach(volt_module *m, volt_trainer *trainer);
 
-/* checkpointing.c: the run's state into a checkpoint file and back (collective). Restore
- * runs after the fit's setup: model, optimizer, counters, callbacks' states. */
+/* checkpointing.c: the run's state into a checkpoint file and back (collective).
+ * trainer_restore runs after the fit's setup (model, optimizer, counters), and
+ * trainer_restore_callbacks after on_fit_start (the callbacks' states). */
 int trainer_restore(volt_trainer *trainer, volt_module *m, fit_context *f, const char *path);
+int trainer_restore_callbacks(volt_trainer *trainer, const char *path);
 /* ckpt_path: a path as it is, or "last", "best", "auto" looked up (see
  * volt_trainer_fit_from); *out is malloc'd, NULL for "auto" with nothing to resume. */
 int trainer_resolve_ckpt_path(volt_trainer *trainer, const char *module_name, const char *text,
