@@ -333,6 +333,7 @@ if(VOLT_H5DIFF)
   volt_resume_case(zero1_2 2 zero1 32 2 zero1 32)
   volt_resume_case(zero1_2_to_single_1 2 zero1 32 1 single 64 1e-4)
   volt_resume_case(zero1_2_to_zero1_4 2 zero1 32 4 zero1 16 1e-4)
+  volt_resume_case(zero1_2_to_ddp_4 2 zero1 32 4 ddp 16 1e-4)
 endif()
 
 # --- checkpoints: PyTorch reads them (tests/torch_roundtrip.cmake) ------------------------

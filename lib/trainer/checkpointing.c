@@ -146,7 +146,7 @@ static int read_state(volt_trainer *t, volt_module *m, fit_context *f, volt_ckpt
         return status;
     }
     free(module);
-    VOLT_CHECK(volt_ckpt_read_model(ckpt, params, 1));
+    VOLT_CHECK(volt_ckpt_read_model(ckpt, params, t->options.strict_loading));
     if (f->zero)
         VOLT_CHECK(volt_ckpt_read_optimizer(ckpt, params, volt_zero_optimizer(f->zero),
                                             volt_zero_shard_offset(f->zero),
@@ -345,7 +345,7 @@ int volt_trainer_load_weights(volt_trainer *t, volt_module *m, const char *ckpt_
     volt_ckpt *ckpt;
     int status = volt_ckpt_open(t->world, path, &ckpt);
     if (status == VOLT_OK) {
-        status = volt_ckpt_read_model(ckpt, volt_module_params(m), 1);
+        status = volt_ckpt_read_model(ckpt, volt_module_params(m), t->options.strict_loading);
         volt_ckpt_close(ckpt);
         if (t->world) status = volt_comm_agree(t->world, status);
     }

@@ -84,7 +84,8 @@ VOLT_NODISCARD int volt_trainer_fit(volt_trainer *trainer, volt_module *m, volt_
  * The checkpoint may come from any rank layout and strategy (shapes are global). */
 VOLT_NODISCARD int volt_trainer_fit_from(volt_trainer *trainer, volt_module *m,
                                          volt_datamodule *dm, const char *ckpt_path);
-/* Loads the model's weights (strictly: every tensor, no other) from a checkpoint before
+/* Loads the model's weights (every tensor; with trainer.strict_loading, the default, no
+ * other either) from a checkpoint before
  * validate, test or predict: a path, "last", "best" or "auto" as for
  * volt_trainer_fit_from. Collective over the trainer's ranks; every rank fails alike. */
 VOLT_NODISCARD int volt_trainer_load_weights(volt_trainer *trainer, volt_module *m,

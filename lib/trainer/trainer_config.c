@@ -71,6 +71,9 @@ static const key_decl trainer_keys[] = {
     {"trainer.enable_checkpointing", VOLT_CONFIG_BOOL, "true",
      "add a ModelCheckpoint (one checkpoint per epoch, last.h5 kept) unless callbacks lists "
      "one; off under fast_dev_run"},
+    {"trainer.strict_loading", VOLT_CONFIG_BOOL, "true",
+     "a checkpoint's /model must hold exactly the model's tensors (false: tensors the model "
+     "does not have are ignored; missing ones are still an error)"},
     {"trainer.checkpoint_on_signal", VOLT_CONFIG_BOOL, "true",
      "on SIGUSR1 or SIGTERM (what Slurm sends before a job's end), save hpc_ckpt_<n>.h5 at "
      "the next step and stop; volt-train then exits with 75 (requeue me)"},
@@ -422,6 +425,7 @@ static int read_options(const volt_config *c, trainer_options *o) {
     VOLT_CHECK(volt_config_get_bool(c, "trainer.enable_model_summary", &o->enable_model_summary));
     VOLT_CHECK(volt_config_get_bool(c, "trainer.enable_checkpointing", &o->enable_checkpointing));
     VOLT_CHECK(volt_config_get_bool(c, "trainer.checkpoint_on_signal", &o->checkpoint_on_signal));
+    VOLT_CHECK(volt_config_get_bool(c, "trainer.strict_loading", &o->strict_loading));
     VOLT_CHECK(volt_config_get_string(c, "trainer.default_root_dir", &o->default_root_dir));
     if (!*o->default_root_dir)
         return VOLT_ERROR(VOLT_ERR_CONFIG, "trainer.default_root_dir = '': expected a folder "

@@ -82,6 +82,7 @@ typedef struct trainer_options {
     int enable_model_summary;
     int enable_checkpointing;
     int checkpoint_on_signal;
+    int strict_loading;
     const char *default_root_dir;
     const char *name;        /* "": the module's name */
     long version;            /* -1: the next free number */
