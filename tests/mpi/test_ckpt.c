@@ -106,7 +106,10 @@ static long param_mismatches(volt_params *params) {
 static void shared_temp_dir(char *dir, size_t size, const char *tag) {
     int rank;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    if (rank == 0 && volt_test_make_temp_dir(dir, size, tag) != 0) dir[0] = '\0';
+    if (rank == 0 && !volt_test_make_temp_dir(dir, size, tag)) {
+        fprintf(stderr, "test_ckpt: cannot make a temporary folder\n");
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
     MPI_Bcast(dir, (int)size, MPI_CHAR, 0, MPI_COMM_WORLD);
 }
 
