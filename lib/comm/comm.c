@@ -35,6 +35,7 @@
  * Errors: Volt's communicators return MPI errors (MPI_ERRORS_RETURN) to the error
  * stack instead of aborting from inside MPI. */
 #include "comm/comm.h"
+#include "prof/prof.h"
 
 #include <limits.h>
 #include <stdint.h>
@@ -371,8 +372,9 @@ int volt_comm_allreduce(volt_comm *comm, void *buf, size_t count, volt_dtype dty
     VOLT_CHECK_ARG(comm);
     VOLT_CHECK_ARG(buf || count == 0);
     VOLT_CHECK(check_reduction(dtype, op));
-    size_t bytes;
+    size_t bytes = 0;
     VOLT_CHECK(byte_size(count, 1, dtype, &bytes));
+    volt_prof_charge_bytes((double)bytes); /* the buffer's size, whatever the algorithm */
     int device;
     VOLT_CHECK(on_device(comm, buf, count, &device));
     volt_request *req;
@@ -409,6 +411,7 @@ int volt_comm_reduce_scatter(volt_comm *comm, const void *send, void *recv, size
     size_t send_bytes = 0, recv_bytes = 0;
     VOLT_CHECK(byte_size(count, (size_t)comm->size, dtype, &send_bytes));
     VOLT_CHECK(byte_size(count, 1, dtype, &recv_bytes));
+    volt_prof_charge_bytes((double)send_bytes);
     if (ranges_overlap(send, send_bytes, recv, recv_bytes))
         return VOLT_ERROR(VOLT_ERR_ARG, "reduce-scatter: send and recv overlap");
     int device;
@@ -470,6 +473,7 @@ int volt_comm_allgather(volt_comm *comm, const void *send, void *recv, size_t co
     size_t send_bytes = 0, recv_bytes = 0;
     VOLT_CHECK(byte_size(count, 1, dtype, &send_bytes));
     VOLT_CHECK(byte_size(count, (size_t)comm->size, dtype, &recv_bytes));
+    volt_prof_charge_bytes((double)recv_bytes);
     const size_t element = volt_dtype_size(dtype);
     const int in_place =
         count > 0 && send == (const char *)recv + (size_t)comm->rank * count * element;
@@ -539,6 +543,7 @@ int volt_comm_broadcast(volt_comm *comm, void *buf, size_t count, volt_dtype dty
     if (root < 0 || root >= comm->size)
         return VOLT_ERROR(VOLT_ERR_ARG, "broadcast root %d outside the group of %d ranks",
                           root, comm->size);
+    volt_prof_charge_bytes((double)count * (double)volt_dtype_size(dtype));
     size_t bytes;
     VOLT_CHECK(byte_size(count, 1, dtype, &bytes));
     int device;

@@ -107,12 +107,10 @@ int volt_trainer_save_checkpoint(volt_trainer *t, const char *path, int weights_
         return VOLT_ERROR(VOLT_ERR_ARG, "volt_trainer_save_checkpoint: no module (call it "
                                         "during a fit, validate, test or predict)");
     volt_ckpt *ckpt;
+    volt_prof_begin(t->prof, "checkpoint");
     int status = volt_ckpt_create(t->world, path, &ckpt);
-    if (status != VOLT_OK) {
-        t->failure_agreed = 1;
-        return status;
-    }
-    status = volt_ckpt_commit(ckpt, write_state(t, ckpt, weights_only));
+    if (status == VOLT_OK) status = volt_ckpt_commit(ckpt, write_state(t, ckpt, weights_only));
+    volt_prof_end(t->prof, "checkpoint");
     if (status != VOLT_OK) {
         t->failure_agreed = 1;
         return VOLT_ERROR(status, "saving the checkpoint %s failed at step %ld", path,

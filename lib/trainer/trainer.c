@@ -377,10 +377,14 @@ static int eval_loop(volt_trainer *t, volt_module *m, volt_loader *loader, long 
     for (long i = 0; i < batches; i++) {
         volt_batch batch;
         int done = 0;
-        VOLT_CHECK(volt_loader_next(loader, t->graph, &batch, &done));
+        volt_prof_begin(t->prof, "data");
+        int read = volt_loader_next(loader, t->graph, &batch, &done);
+        volt_prof_end(t->prof, "data");
+        VOLT_CHECK(read);
         if (done) break;
         t->batch_size = batch.size;
         int status = validation ? ops->validation_step(m, &batch, i) : ops->test_step(m, &batch, i);
+        volt_prof_add_flops(t->prof, volt_graph_flops(t->graph));
         t->batch_size = 0;
         volt_graph_reset(t->graph);
         if (status != VOLT_OK)
@@ -426,7 +430,12 @@ static int run_eval(volt_trainer *t, volt_module *m, volt_loader *loader, long b
     int was_grad = volt_graph_set_grad_enabled(t->graph, 0);
     int was_training = volt_graph_training(t->graph);
     volt_graph_set_training(t->graph, 0);
+    const char *region = stage == TRAINER_SANITY    ? "sanity_check"
+                         : stage == TRAINER_TESTING ? "test"
+                                                    : "validation";
+    volt_prof_begin(t->prof, region);
     int status = eval_batches(t, m, loader, batches, phase);
+    volt_prof_end(t->prof, region);
     t->batch_size = 0;
     volt_graph_reset(t->graph);
     volt_graph_set_training(t->graph, was_training);
@@ -564,7 +573,10 @@ static int batch_loss(volt_trainer *t, volt_module *m, const volt_batch *batch, 
     /* the loader knows the global batch: no collective needed to learn its size */
     *global_size = batch->global_size;
     if (batch->size > 0 || !t->world) {
+        volt_prof_begin(t->prof, "forward");
         loss = ops->training_step(m, batch, batch_idx);
+        volt_prof_add_flops(t->prof, volt_graph_flops(t->graph));
+        volt_prof_end(t->prof, "forward");
         if (!loss)
             status = VOLT_ERROR(volt_error_status() ? volt_error_status() : VOLT_ERR_ARG,
                                 "module %s: training_step gave no loss at step %ld (epoch %ld, "
@@ -610,9 +622,18 @@ static int train_backward_and_step(volt_trainer *t, volt_module *m, fit_context 
             scaled = volt_scale(loss, scale);
             VOLT_CHECK_PTR(scaled);
         }
-        VOLT_CHECK(volt_backward(scaled));
+        volt_prof_begin(t->prof, "backward");
+        int status = volt_backward(scaled);
+        volt_prof_add_flops(t->prof, 2 * volt_graph_flops(t->graph)); /* backward is ~2x */
+        volt_prof_end(t->prof, "backward");
+        VOLT_CHECK(status);
     }
-    if (f->ddp) VOLT_CHECK(volt_ddp_finish(f->ddp));
+    if (f->ddp) { /* waiting for the buckets not done during backward */
+        volt_prof_begin(t->prof, "grad_allreduce_wait");
+        int status = volt_ddp_finish(f->ddp);
+        volt_prof_end(t->prof, "grad_allreduce_wait");
+        VOLT_CHECK(status);
+    }
     VOLT_CHECK(call_hook(t, m, HOOK_AFTER_BACKWARD));
     if (!ends_accumulation) return VOLT_OK;
     VOLT_CHECK(clip_gradients(t, m, f, batch_idx));
@@ -620,13 +641,15 @@ static int train_backward_and_step(volt_trainer *t, volt_module *m, fit_context 
     volt_params *params = volt_module_params(m);
     double lr = lr_now(t, f);
     int status;
-    if (f->zero) {
+    volt_prof_begin(t->prof, "optimizer");
+    if (f->zero) { /* reduce-scatter, the shard's update, all-gather */
         double norm = 0;
         status = volt_zero_step(f->zero, lr, o->gradient_clip_val, &norm);
     } else {
         status = volt_optimizer_step(f->optimizer, volt_params_data(params),
                                      volt_params_grad(params), lr);
     }
+    volt_prof_end(t->prof, "optimizer");
     if (status != VOLT_OK)
         return VOLT_ERROR(status, "optimizer step %ld failed (epoch %ld, batch %ld, lr %g)",
                           t->global_step, t->current_epoch, batch_idx, lr);
@@ -679,34 +702,44 @@ static int train_epoch(volt_trainer *t, volt_module *m, fit_context *f) {
     for (long i = first; i < f->train_batches; i++) {
         volt_batch batch;
         int done = 0;
-        VOLT_CHECK(volt_loader_next(f->train_loader, t->graph, &batch, &done));
+        volt_prof_begin(t->prof, "data");
+        int read = volt_loader_next(f->train_loader, t->graph, &batch, &done);
+        volt_prof_end(t->prof, "data");
+        VOLT_CHECK(read);
         if (done) break;
         if (!phase_open) progress_start(t, phase, f->train_batches);
         phase_open = 1;
         int stepped = 0;
         volt_graph_set_step(t->graph, t->train_batch_counter);
+        volt_prof_begin(t->prof, "train_batch");
         int status = train_batch(t, m, f, &batch, i, &stepped);
+        volt_prof_end(t->prof, "train_batch");
         t->batch_size = 0;
         volt_graph_reset(t->graph);
         VOLT_CHECK(status);
         t->train_batch_counter++;
         t->batches_done = i + 1;
-        VOLT_CHECK(call_train_batch_end(t, m, i));
+        volt_prof_begin(t->prof, "batch_end_callbacks");
+        status = call_train_batch_end(t, m, i);
+        volt_prof_end(t->prof, "batch_end_callbacks");
+        VOLT_CHECK(status);
         /* Step values are averaged over the ranks only around the steps whose rows
          * metrics.csv keeps (every log_every_n_steps; Lightning, too, syncs step values
          * only on request): the other steps run no metric collectives, and the progress
          * bar shows rank 0's own values in between. global_step is the same on every
          * rank, so every rank takes the same branch. */
         int sync_step_values = t->global_step % t->options.log_every_n_steps == 0;
+        volt_prof_begin(t->prof, "logging");
         if (sync_step_values && t->world && volt_comm_size(t->world) > 1)
-            VOLT_CHECK(
-                agreed(t, volt_metrics_reduce_step(t->metrics, t->world, (double)batch.size)));
+            status = agreed(t, volt_metrics_reduce_step(t->metrics, t->world, (double)batch.size));
         volt_metric_values step_values = volt_metrics_take_step(t->metrics);
-        if (stepped && sync_step_values) {
-            VOLT_CHECK(add_row(t, step_values));
-            VOLT_CHECK(trainer_save_metrics(t));
+        if (status == VOLT_OK && stepped && sync_step_values) {
+            status = add_row(t, step_values);
+            if (status == VOLT_OK) status = trainer_save_metrics(t);
         }
         progress_update(t, i + 1);
+        volt_prof_end(t->prof, "logging");
+        VOLT_CHECK(status);
         if (should_validate(t, f, i)) {
             progress_end(t);
             phase_open = 0;
@@ -837,6 +870,37 @@ static void loop_end(volt_trainer *t, volt_module *m) {
     clear_eval_names(t);
 }
 
+/* The profiler's report (collective): rank 0 prints it and writes <run folder>/profile.txt;
+ * with profiler.trace every rank writes <run folder>/trace_rank<r>.json. */
+static int profile_report(volt_trainer *t) {
+    MPI_Comm comm = t->world ? volt_comm_mpi(t->world) : MPI_COMM_NULL;
+    char *text = NULL;
+    size_t size = 0;
+    FILE *memory = t->rank == 0 ? open_memstream(&text, &size) : NULL;
+    int status = volt_prof_report(t->prof, comm, memory);
+    if (memory) fclose(memory);
+    if (status == VOLT_OK && t->rank == 0 && text) {
+        fputs(text, stdout);
+        fflush(stdout);
+        const char *dir = t->log_dir ? t->log_dir : ".";
+        char path[4200];
+        snprintf(path, sizeof path, "%s/profile.txt", dir);
+        FILE *file = fopen(path, "w");
+        if (!file || fputs(text, file) < 0)
+            status = VOLT_ERROR(VOLT_ERR_IO, "cannot write %s", path);
+        if (file && fclose(file) != 0 && status == VOLT_OK)
+            status = VOLT_ERROR(VOLT_ERR_IO, "cannot write %s", path);
+    }
+    free(text);
+    if (status == VOLT_OK && t->options.profiler_trace) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/trace_rank%d.json", t->log_dir ? t->log_dir : ".",
+                 t->rank);
+        status = volt_prof_write_trace(t->prof, path, t->rank);
+    }
+    return agree(t, status);
+}
+
 int volt_trainer_fit(volt_trainer *t, volt_module *m, volt_datamodule *dm) {
     return volt_trainer_fit_from(t, m, dm, NULL);
 }
@@ -849,6 +913,10 @@ int volt_trainer_fit_from(volt_trainer *t, volt_module *m, volt_datamodule *dm,
     t->current_epoch = t->global_step = t->epochs_done = 0;
     t->batches_done = t->train_batch_counter = t->resume_batch = 0;
     t->preempt_signal = t->preempt_saved = 0;
+    volt_prof_options profiler = {t->options.profiler, t->options.papi_events,
+                                  t->options.profiler_trace};
+    VOLT_CHECK(volt_prof_create(&profiler, &t->prof));
+    volt_prof_set_current(t->prof);
     trainer_signals_install(t);
     t->stop_requested = t->stop_deferred_noted = t->time_up = 0;
     free(t->stop_reason);
@@ -857,6 +925,10 @@ int volt_trainer_fit_from(volt_trainer *t, volt_module *m, volt_datamodule *dm,
     int status = fit_run(t, m, dm, &f, ckpt_path);
     t->fit = NULL;
     trainer_signals_restore(t);
+    if (status == VOLT_OK && t->prof) status = profile_report(t);
+    volt_prof_set_current(NULL);
+    volt_prof_destroy(t->prof);
+    t->prof = NULL;
     if (f.ddp) {
         volt_graph_on_grad_ready(t->graph, NULL, NULL);
         volt_ddp_destroy(f.ddp);

@@ -71,6 +71,14 @@ static const key_decl trainer_keys[] = {
     {"trainer.enable_checkpointing", VOLT_CONFIG_BOOL, "true",
      "add a ModelCheckpoint (one checkpoint per epoch, last.h5 kept) unless callbacks lists "
      "one; off under fast_dev_run"},
+    {"trainer.profiler", VOLT_CONFIG_STRING, "off",
+     "off, simple (timers: <run folder>/profile.txt, also printed) or papi (timers and "
+     "hardware counters where the kernel exposes them)"},
+    {"profiler.papi_events", VOLT_CONFIG_STRING, NULL,
+     "PAPI events (comma-separated; default PAPI_TOT_CYC,PAPI_TOT_INS,PAPI_FP_OPS,"
+     "PAPI_L2_TCM, those the CPU has)"},
+    {"profiler.trace", VOLT_CONFIG_BOOL, "false",
+     "also write <run folder>/trace_rank<r>.json (Chrome trace events: Perfetto)"},
     {"trainer.strict_loading", VOLT_CONFIG_BOOL, "true",
      "a checkpoint's /model must hold exactly the model's tensors (false: tensors the model "
      "does not have are ignored; missing ones are still an error)"},
@@ -426,6 +434,17 @@ static int read_options(const volt_config *c, trainer_options *o) {
     VOLT_CHECK(volt_config_get_bool(c, "trainer.enable_checkpointing", &o->enable_checkpointing));
     VOLT_CHECK(volt_config_get_bool(c, "trainer.checkpoint_on_signal", &o->checkpoint_on_signal));
     VOLT_CHECK(volt_config_get_bool(c, "trainer.strict_loading", &o->strict_loading));
+    const char *profiler = "off";
+    VOLT_CHECK(volt_config_get_string(c, "trainer.profiler", &profiler));
+    if (volt_prof_mode_parse(profiler, &o->profiler) != VOLT_OK) {
+        volt_error_clear();
+        return VOLT_ERROR(VOLT_ERR_CONFIG, "trainer.profiler = '%s': expected off, simple or papi",
+                          profiler);
+    }
+    o->papi_events = NULL;
+    if (volt_config_is_set(c, "profiler.papi_events"))
+        VOLT_CHECK(volt_config_get_string(c, "profiler.papi_events", &o->papi_events));
+    VOLT_CHECK(volt_config_get_bool(c, "profiler.trace", &o->profiler_trace));
     VOLT_CHECK(volt_config_get_string(c, "trainer.default_root_dir", &o->default_root_dir));
     if (!*o->default_root_dir)
         return VOLT_ERROR(VOLT_ERR_CONFIG, "trainer.default_root_dir = '': expected a folder "

@@ -16,6 +16,7 @@
 #include "dist/zero.h"
 #include "log/csv_logger.h"
 #include "log/progress.h"
+#include "prof/prof.h"
 #include "trainer/trainer.h"
 
 /* A "limit_*_batches" or "val_check_interval" value: a count of batches, or a fraction. */
@@ -83,6 +84,9 @@ typedef struct trainer_options {
     int enable_checkpointing;
     int checkpoint_on_signal;
     int strict_loading;
+    volt_prof_mode profiler;     /* trainer.profiler */
+    const char *papi_events;     /* profiler.papi_events (NULL: the default set) */
+    int profiler_trace;          /* profiler.trace */
     const char *default_root_dir;
     const char *name;        /* "": the module's name */
     long version;            /* -1: the next free number */
@@ -126,6 +130,7 @@ struct volt_trainer {
                                * next one, so that its random streams survive a resume */
     long resume_batch;        /* the first epoch after a resume starts at this batch */
     fit_context *fit;         /* during a fit */
+    volt_prof *prof;          /* during a fit with trainer.profiler; NULL otherwise */
     double lr;        /* of the last optimizer step (before the first one: of it) */
     long batch_size;  /* of the batch being processed; 0 between batches */
     double fit_start_time;
