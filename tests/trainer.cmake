@@ -387,3 +387,15 @@ if(VOLT_H5DUMP)
   set_tests_properties(volt_train.crash_during_checkpoint PROPERTIES LABELS mpi TIMEOUT 600
                        ENVIRONMENT "${_env}" FIXTURES_REQUIRED volt_train_fashion_mnist)
 endif()
+
+# --- the profiler (tests/profile_case.cmake) ----------------------------------------------
+#   volt_train.profile_2ranks   trainer.profiler=papi and profiler.trace at 2 ranks:
+#                               profile.txt (regions, counts, bytes, PAPI or its reason,
+#                               self times adding up) and a JSON trace per rank
+add_test(NAME volt_train.profile_2ranks
+         COMMAND ${CMAKE_COMMAND} -DMPIEXEC=${MPIEXEC_EXECUTABLE}
+                 "-DMPIEXEC_FLAGS=${VOLT_MPIEXEC_FLAGS}" -DTRAIN=${_train} -DCONFIG=${_config}
+                 -DDATA=${_fashion_h5} -DROOT=${_dir}/profile
+                 -P ${CMAKE_CURRENT_SOURCE_DIR}/profile_case.cmake)
+set_tests_properties(volt_train.profile_2ranks PROPERTIES LABELS mpi TIMEOUT 120
+                     ENVIRONMENT "${_env}" FIXTURES_REQUIRED volt_train_fashion_mnist)

@@ -178,6 +178,17 @@ const volt_node *volt_graph_node(const volt_graph *graph, int index) {
     return &graph->nodes[index];
 }
 
+double volt_graph_backward_flops(const volt_graph *graph) {
+    double flops = 0;
+    for (int i = 0; i < graph->node_count; i++) {
+        const volt_node *node = &graph->nodes[i];
+        int operands = node->input_count < 2 ? node->input_count : 2;
+        for (int k = 0; k < operands; k++)
+            if (node->inputs[k] && node->inputs[k]->requires_grad) flops += node->flops;
+    }
+    return flops;
+}
+
 double volt_graph_flops(const volt_graph *graph) {
     double flops = 0;
     for (int i = 0; i < graph->node_count; i++) flops += graph->nodes[i].flops;

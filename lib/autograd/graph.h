@@ -48,7 +48,7 @@ struct volt_node {
     double scalars[4];          /* op arguments kept for backward (scale, eps, p...) */
     long integers[4];
     void *extra;                /* op-specific data in the arena */
-    double flops;               /* forward flop count (backward is counted as 2x) */
+    double flops;               /* forward flop count (see volt_graph_backward_flops) */
 };
 
 typedef void (*volt_grad_ready_fn)(volt_param *param, void *user);
@@ -110,6 +110,11 @@ int volt_graph_node_count(const volt_graph *graph);
 const volt_node *volt_graph_node(const volt_graph *graph, int index);
 /* Sum of the forward flops of the nodes on the tape. */
 double volt_graph_flops(const volt_graph *graph);
+/* An estimate of backward's flops: a node's forward count once for each of its operands
+ * (its first two inputs; a third is an addend such as a bias) that needs a gradient. For
+ * matmul and linear that is exact up to the bias (dA and dB each cost 2 m n k; the first
+ * layer, whose input needs none, only computes dW). */
+double volt_graph_backward_flops(const volt_graph *graph);
 
 /* Back-propagates from a scalar loss (seed gradient 1): every tensor that requires
  * grad and took part gets its gradient; parameters accumulate into the flat buffer. */

@@ -624,7 +624,7 @@ static int train_backward_and_step(volt_trainer *t, volt_module *m, fit_context 
         }
         volt_prof_begin(t->prof, "backward");
         int status = volt_backward(scaled);
-        volt_prof_add_flops(t->prof, 2 * volt_graph_flops(t->graph)); /* backward is ~2x */
+        volt_prof_add_flops(t->prof, volt_graph_backward_flops(t->graph));
         volt_prof_end(t->prof, "backward");
         VOLT_CHECK(status);
     }

@@ -95,7 +95,7 @@ VOLT_TEST(regions_nest_and_self_times_add_up_to_the_total) {
     volt_prof_region_stats s;
     for (int i = 0; volt_prof_region(prof, i, &s); i++) self_sum += s.self_seconds;
     VOLT_EXPECT(fabs(self_sum - root.seconds) <= 0.01 * root.seconds);
-    VOLT_EXPECT(root.seconds >= 0.021);
+    VOLT_EXPECT(root.seconds >= 0.017); /* 3 x (2 + 3 ms) + 2 ms of spinning */
     VOLT_EXPECT(forward.seconds >= 0.009 && forward.seconds < step.seconds);
 
     /* the table: rows in tree order, indented, the mismatch noted */
