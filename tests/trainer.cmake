@@ -222,6 +222,9 @@ volt_train_bad(ckpt_weights_only "holds weights only \\(save_weights_only\\): it
 volt_train_bad(ckpt_other_optimizer "holds adamw optimizer state; this run's optimizer is sgd" 2
   FIXTURES volt_train_tiny_checkpoints
   ARGS --data.batch_size=4 --model.hidden=8 --optimizer.name=sgd --ckpt_path=${_full_ckpt})
+volt_train_bad(ckpt_other_global_batch "global batch of 4 samples \\(data\\.batch_size x dp\\), this run's is 8" 2
+  FIXTURES volt_train_tiny_checkpoints
+  ARGS --data.batch_size=8 --model.hidden=8 --ckpt_path=${_full_ckpt})
 volt_train_bad(precision_bf16 "bf16-mixed" ""
   ARGS --trainer.precision=bf16-mixed)
 volt_train_case(volt_train.bad.no_subcommand MODE fail
@@ -278,6 +281,17 @@ volt_train_case(volt_train.dist.bad_checkpoint MODE fail LABEL mpi
           --trainer.default_root_dir=${_dir}/runs_dist_bad_checkpoint
   VARS "-DEXPECT=has shape \\[8, 3\\], the model's fc1\\.weight has \\[16, 3\\]"
        -DRUN_ROOT=${_dir}/runs_dist_bad_checkpoint)
+# ModelCheckpoint ranking by a step metric (each rank's own value between the averaged
+# steps) at 2 ranks: rank 0 decides for all, so the run neither hangs nor diverges
+volt_train_case(volt_train.dist.checkpoint_by_step_metric MODE learns LABEL mpi TIMEOUT 120
+  FIXTURES volt_train_fashion_mnist
+  COMMAND ${_mpi2} ${_train} fit --config ${_config} --data.path=${_fashion_h5}
+          --trainer.max_epochs=1 --trainer.limit_train_batches=60
+          --trainer.enable_progress_bar=false --callbacks.0.name=ModelCheckpoint
+          --callbacks.0.monitor=train/loss --callbacks.0.every_n_train_steps=2
+          --callbacks.0.save_top_k=2 "--callbacks.0.filename=s{step}-{train/loss:.5f}"
+          --trainer.default_root_dir=${_dir}/runs_dist_ckpt_metric --trainer.name=m
+  VARS -DRUN_ROOT=${_dir}/runs_dist_ckpt_metric -DNAME=m -DMETRIC=val/acc -DMIN=0.5)
 volt_train_case(volt_train.dist.kill_one_rank MODE kill LABEL mpi TIMEOUT 120
   FIXTURES volt_train_fashion_mnist
   COMMAND ${_mpi2} ${_train} fit --config ${_config} --data.path=${_fashion_h5}

@@ -77,6 +77,11 @@ static int write_state(volt_trainer *t, volt_ckpt *ckpt, int weights_only) {
     VOLT_CHECK(volt_ckpt_put_long(ckpt, "meta", "current_epoch", t->current_epoch));
     VOLT_CHECK(volt_ckpt_put_long(ckpt, "meta", "batches_done", t->batches_done));
     VOLT_CHECK(volt_ckpt_put_long(ckpt, "meta", "epochs_done", t->epochs_done));
+    long global_batch = f && f->train_loader
+                            ? volt_loader_options_of(f->train_loader)->batch_size *
+                                  trainer_dp_size(t)
+                            : 0;
+    VOLT_CHECK(volt_ckpt_put_long(ckpt, "meta", "global_batch_size", global_batch));
     VOLT_CHECK(volt_ckpt_put_long(ckpt, "meta", "rng_seed", (long)volt_graph_seed(t->graph)));
     VOLT_CHECK(volt_ckpt_put_long(ckpt, "meta", "rng_step", t->train_batch_counter));
     VOLT_CHECK(volt_ckpt_put_double(ckpt, "meta", "lr", t->lr));
@@ -164,6 +169,15 @@ static int read_state(volt_trainer *t, volt_module *m, fit_context *f, volt_ckpt
         VOLT_WARN("the checkpoint %s was trained with seed %ld, this run uses %llu: random "
                   "streams (dropout) differ from the original run's",
                   path, rng_seed, (unsigned long long)volt_graph_seed(t->graph));
+    long global_batch = 0;
+    VOLT_CHECK(volt_ckpt_get_long(ckpt, "meta", "global_batch_size", &global_batch));
+    long our_batch = volt_loader_options_of(f->train_loader)->batch_size * trainer_dp_size(t);
+    if (global_batch != our_batch)
+        return VOLT_ERROR(VOLT_ERR_CONFIG,
+                          "the checkpoint %s was trained with a global batch of %ld samples "
+                          "(data.batch_size x dp), this run's is %ld: its position in the epoch "
+                          "would not match (keep data.batch_size x dp the same to resume)",
+                          path, global_batch, our_batch);
     if (batches > f->train_batches)
         return VOLT_ERROR(VOLT_ERR_CONFIG,
                           "the checkpoint %s stopped after batch %ld of epoch %ld, but an epoch "
@@ -180,6 +194,7 @@ static int read_state(volt_trainer *t, volt_module *m, fit_context *f, volt_ckpt
         t->resume_batch = batches;
     }
     t->current_epoch = t->epochs_done;
+    t->batches_done = t->resume_batch; /* a save before the next batch records this place */
     (void)epochs;
     return VOLT_OK;
 }

@@ -232,7 +232,13 @@ static int format_name(const model_checkpoint *s, volt_trainer *t, char *out, si
         else if (strcmp(field, "step") == 0)
             snprintf(value, sizeof value, "%ld", t->global_step);
         else if (volt_metrics_latest(volt_trainer_metrics(t), field, &metric)) {
-            if (format[0] && strspn(format + 1, "0123456789.+-#") == strlen(format) - 1)
+            if (format[0] && strspn(format + 1, "0123456789.+-# ") < strlen(format) - 2)
+                return VOLT_ERROR(VOLT_ERR_CONFIG,
+                                  "ModelCheckpoint filename '%s': format '%s' may hold only "
+                                  "flags, a width and a precision before its conversion (such "
+                                  "as .4f)",
+                                  s->filename, colon + 1);
+            if (format[0] && strspn(format + 1, "0123456789.+-# ") == strlen(format) - 1)
                 return VOLT_ERROR(VOLT_ERR_CONFIG,
                                   "ModelCheckpoint filename '%s': format '%s' has no conversion "
                                   "(such as .4f)",
@@ -294,17 +300,37 @@ static int save_now(model_checkpoint *s, volt_trainer *t) {
     if (t->global_step == s->last_saved_step) return VOLT_OK;
     s->last_saved_step = t->global_step;
     s->last_save_time = volt_clock_seconds();
-    double score = NAN;
-    if (s->monitor && !volt_metrics_latest(volt_trainer_metrics(t), s->monitor, &score)) {
-        char key[64] = "ModelCheckpoint's monitor";
-        if (s->index >= 0) callbacks_option_key(key, sizeof key, s->index, "monitor");
-        return VOLT_ERROR(VOLT_ERR_CONFIG,
-                          "%s = '%s' has not been logged by step %ld (epoch %ld)", key,
-                          s->monitor, t->global_step, t->current_epoch);
+    /* the score and the file name are rank 0's, told to every rank: a step metric is a
+     * rank's own value between the steps whose values are averaged, and every rank must
+     * take the same decision (or some would wait in a write the others never start) */
+    struct {
+        double score;
+        char name[1016];
+    } decision = {NAN, ""};
+    int status = VOLT_OK;
+    if (t->rank == 0) {
+        if (s->monitor &&
+            !volt_metrics_latest(volt_trainer_metrics(t), s->monitor, &decision.score)) {
+            char key[64] = "ModelCheckpoint's monitor";
+            if (s->index >= 0) callbacks_option_key(key, sizeof key, s->index, "monitor");
+            status = VOLT_ERROR(VOLT_ERR_CONFIG,
+                                "%s = '%s' has not been logged by step %ld (epoch %ld)", key,
+                                s->monitor, t->global_step, t->current_epoch);
+        } else {
+            status = format_name(s, t, decision.name, sizeof decision.name);
+        }
     }
-    char name[1024], path[4200];
-    VOLT_CHECK(format_name(s, t, name, sizeof name));
-    snprintf(path, sizeof path, "%s/%s.h5", s->dirpath, name);
+    if (t->world && volt_comm_size(t->world) > 1) {
+        VOLT_CHECK(agree_status(t, status));
+        VOLT_CHECK(volt_comm_broadcast(t->world, &decision, sizeof decision / 4, VOLT_I32, 0, NULL));
+    }
+    VOLT_CHECK(status);
+    double score = decision.score;
+    char path[4200];
+    int length = snprintf(path, sizeof path, "%s/%s.h5", s->dirpath, decision.name);
+    if (length < 0 || (size_t)length >= sizeof path)
+        return VOLT_ERROR(VOLT_ERR_CONFIG, "ModelCheckpoint: the path %s/%s.h5 is too long",
+                          s->dirpath, decision.name);
     /* does it enter the kept set, and which file leaves it? */
     int keep = 0, evict = -1;
     if (s->save_top_k == -1) {
@@ -349,7 +375,7 @@ static int save_now(model_checkpoint *s, volt_trainer *t) {
         }
         s->kept_count++;
         /* the state saved with the file already lists it */
-        int status = volt_trainer_save_checkpoint(t, path, s->save_weights_only);
+        status = volt_trainer_save_checkpoint(t, path, s->save_weights_only);
         if (status != VOLT_OK) {
             free(evicted);
             return status;
@@ -358,8 +384,11 @@ static int save_now(model_checkpoint *s, volt_trainer *t) {
                   s->monitor ? ", " : "", s->monitor ? s->monitor : "",
                   s->monitor ? " recorded" : "");
     }
-    int status = VOLT_OK;
-    if (t->rank == 0 && evicted && strcmp(evicted, path) != 0 && unlink(evicted) != 0 &&
+    /* only files of this folder: a resumed run's list also names its predecessor's */
+    size_t dir_length = strlen(s->dirpath);
+    int ours = evicted && strncmp(evicted, s->dirpath, dir_length) == 0 &&
+               evicted[dir_length] == '/';
+    if (t->rank == 0 && ours && strcmp(evicted, path) != 0 && unlink(evicted) != 0 &&
         errno != ENOENT)
         VOLT_WARN("ModelCheckpoint: cannot delete %s: %s", evicted, strerror(errno));
     free(evicted);

@@ -746,12 +746,20 @@ static int train_epoch(volt_trainer *t, volt_module *m, fit_context *f) {
             VOLT_CHECK(run_eval(t, m, f->val_loader, f->val_batches, TRAINER_VALIDATING));
         }
         if (volt_trainer_should_stop(t)) {
-            if (t->preempt_signal) VOLT_CHECK(trainer_save_preemption_checkpoint(t));
+            if (t->preempt_signal) {
+                /* a checkpoint holds no half-accumulated gradients: go on to the end of
+                 * the accumulation; at the epoch's last batch, let the epoch end as usual
+                 * (its hooks, its metrics row) and save between epochs */
+                int boundary = (i + 1) % t->options.accumulate_grad_batches == 0;
+                if (i + 1 == f->train_batches) break;
+                if (!boundary) continue;
+                VOLT_CHECK(trainer_save_preemption_checkpoint(t));
+            }
             break;
         }
     }
     if (phase_open) progress_end(t);
-    if (t->preempt_signal) return VOLT_OK; /* saved; the time left is short: stop now */
+    if (t->preempt_saved) return VOLT_OK; /* saved mid-epoch; the time left is short */
     VOLT_CHECK(call_hook(t, m, HOOK_TRAIN_EPOCH_END));
     if (t->world && volt_comm_size(t->world) > 1)
         VOLT_CHECK(agreed(t, volt_metrics_reduce_epoch(t->metrics, t->world, "", NULL, 0)));
@@ -841,6 +849,10 @@ static int fit_run(volt_trainer *t, volt_module *m, volt_datamodule *dm, fit_con
                   volt_config_string(t->config, "trainer.limit_train_batches", "?"));
     else
         while (!volt_trainer_should_stop(t)) VOLT_CHECK(train_epoch(t, m, f));
+    if (t->preempt_signal && !t->preempt_saved && trainer_run_complete(t)) {
+        VOLT_INFO("a signal came as the run finished: nothing left to resume, no checkpoint");
+        t->preempt_signal = 0;
+    }
     if (t->preempt_signal && !t->preempt_saved) { /* the signal came between epochs */
         VOLT_CHECK(trainer_save_preemption_checkpoint(t));
     }

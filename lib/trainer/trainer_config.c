@@ -499,7 +499,15 @@ static int add_callback(volt_trainer *t, volt_callback *cb) {
         t->callbacks = grown;
         t->callback_capacity = capacity;
     }
-    t->callbacks[t->callback_count++] = cb;
+    /* ModelCheckpoint callbacks run after the others (as in Lightning), so that what they
+     * save holds the states the others reached at the same hook */
+    int at = t->callback_count;
+    if (cb->ops != &volt_model_checkpoint_ops)
+        while (at > 0 && t->callbacks[at - 1]->ops == &volt_model_checkpoint_ops) at--;
+    memmove(t->callbacks + at + 1, t->callbacks + at,
+            (size_t)(t->callback_count - at) * sizeof *t->callbacks);
+    t->callbacks[at] = cb;
+    t->callback_count++;
     return VOLT_OK;
 }
 
@@ -678,6 +686,12 @@ static const char *stop_condition(const volt_trainer *t) {
     if (o->max_time > 0 && (t->time_up || volt_clock_seconds() - t->fit_start_time >= o->max_time))
         return "max_time";
     return NULL;
+}
+
+int trainer_run_complete(const volt_trainer *t) {
+    const trainer_options *o = &t->options;
+    return (o->max_steps >= 0 && t->global_step >= o->max_steps) ||
+           (o->max_epochs >= 0 && t->epochs_done >= o->max_epochs);
 }
 
 /* The one place the loop decides to stop. With more than one rank it is collective: any

@@ -201,6 +201,8 @@ int callbacks_check_own_options(const volt_config *config, int index, const char
 /* Whether any callbacks.<index>.* key that callbacks_declare declared was supplied. */
 int callbacks_item_is_set(const volt_config *config, int index);
 
+/* trainer_config.c: whether max_steps or max_epochs is reached (nothing left to train). */
+int trainer_run_complete(const volt_trainer *trainer);
 /* trainer_config.c: after volt_trainer_should_stop said yes, records and logs why. */
 void trainer_note_stop(volt_trainer *trainer);
 

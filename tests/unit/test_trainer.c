@@ -1461,3 +1461,30 @@ VOLT_TEST(model_checkpoint_rejects_bad_options) {
     VOLT_EXPECT_STR_CONTAINS(r.errors, "EarlyStopping has no option save_last");
     temp_dir_remove(&dir);
 }
+
+/* ModelCheckpoint runs after the other callbacks (as in Lightning) whatever the list's
+ * order: the EarlyStopping state it saves after a validation is that validation's. */
+VOLT_TEST(model_checkpoint_saves_the_other_callbacks_updated_states) {
+    behaviour_reset();
+    temp_dir dir = standard_dir();
+    run_result r = run_fit(&dir, SETTINGS("trainer.max_epochs=2",
+                                          "callbacks.0.name=ModelCheckpoint",
+                                          "callbacks.0.every_n_train_steps=5",
+                                          "callbacks.0.save_top_k=-1",
+                                          "callbacks.1.name=EarlyStopping",
+                                          "callbacks.1.monitor=val/loss"),
+                           NULL);
+    VOLT_EXPECT_OK(r.fit_status);
+    char path[700];
+    snprintf(path, sizeof path, "%s/checkpoints/epoch=0-step=5.h5", r.log_dir);
+    volt_ckpt *ckpt;
+    VOLT_EXPECT_OK(volt_ckpt_open(NULL, path, &ckpt));
+    if (ckpt) {
+        double best = INFINITY;
+        VOLT_EXPECT_OK(volt_ckpt_get_double(ckpt, "meta/callbacks/EarlyStopping", "best_score",
+                                            &best));
+        VOLT_EXPECT(isfinite(best)); /* the first validation's val/loss, not the initial inf */
+        volt_ckpt_close(ckpt);
+    }
+    temp_dir_remove(&dir);
+}
