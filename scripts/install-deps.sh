@@ -13,6 +13,7 @@ packages=(
   dataset-fashion-mnist                 # the demo's data set
   libpapi-dev                           # hardware counters (optional)
   python3-torch python3-h5py            # tests: checkpoints read by PyTorch (tools/)
+  python3-venv                          # tests: TensorBoard from PyPI reads our event files
 )
 
 missing=()
