@@ -245,10 +245,13 @@ static void replicated_range(const volt_ckpt *ckpt, size_t flat_size, size_t *lo
 int volt_ckpt_create(volt_comm *comm, const char *path, volt_ckpt **out) {
     VOLT_CHECK_ARG(path && *path && out);
     *out = NULL;
-    volt_ckpt *ckpt;
+    volt_ckpt *ckpt = NULL;
     int status = new_ckpt(comm, path, 1, &ckpt);
     if (comm) status = volt_comm_agree(comm, status);
-    VOLT_CHECK(status);
+    if (status != VOLT_OK) {
+        if (ckpt) ckpt_free(ckpt); /* made here, not on another rank */
+        return status;
+    }
     volt_h5_quiet quiet;
     volt_h5_enter(&quiet);
     hid_t fapl = file_access(ckpt);
@@ -282,7 +285,6 @@ int volt_ckpt_create(volt_comm *comm, const char *path, volt_ckpt **out) {
 
 int volt_ckpt_write_model(volt_ckpt *ckpt, volt_params *params) {
     VOLT_CHECK_ARG(ckpt && ckpt->writing && params);
-    if (ckpt->status != VOLT_OK) return ckpt->status;
     volt_h5_quiet quiet;
     volt_h5_enter(&quiet);
     int status = VOLT_OK;
@@ -294,7 +296,7 @@ int volt_ckpt_write_model(volt_ckpt *ckpt, volt_params *params) {
     const char *data = volt_params_data(params);
     size_t lo, hi;
     replicated_range(ckpt, volt_params_flat_size(params), &lo, &hi);
-    for (int i = 0; i < volt_params_count(params) && status == VOLT_OK; i++) {
+    for (int i = 0; i < volt_params_count(params); i++) {
         volt_param *param = volt_params_get(params, i);
         hsize_t dims[H5S_MAX_RANK];
         int ndim = tensor_dims(param, dims);
@@ -303,10 +305,11 @@ int volt_ckpt_write_model(volt_ckpt *ckpt, volt_params *params) {
         hid_t dataset = create_dataset(ckpt->file, path, h5_type(dtype), ndim, dims);
         if (dataset < 0) {
             status = fail_write(ckpt, VOLT_ERR_IO, "", path);
-            break;
+            continue;
         }
         hsize_t a, b;
         param_part(param, lo, hi, &a, &b);
+        if (ckpt->status != VOLT_OK) b = a; /* failed already: still in every collective */
         if (write_range(ckpt, dataset, h5_type(dtype), ndim, dims, a, b,
                         data + (param->offset + a) * element) < 0)
             status = fail_write(ckpt, VOLT_ERR_IO, "", path);
@@ -319,7 +322,6 @@ int volt_ckpt_write_model(volt_ckpt *ckpt, volt_params *params) {
 int volt_ckpt_write_optimizer(volt_ckpt *ckpt, volt_params *params, volt_optimizer *optimizer,
                               size_t offset, size_t length, int replicated, const char *kind) {
     VOLT_CHECK_ARG(ckpt && ckpt->writing && params && optimizer && kind);
-    if (ckpt->status != VOLT_OK) return ckpt->status;
     VOLT_CHECK(volt_ckpt_put_string(ckpt, "optim", "kind", kind));
     VOLT_CHECK(volt_ckpt_put_long(ckpt, "optim", "steps", volt_optimizer_steps(optimizer)));
     volt_h5_quiet quiet;
@@ -327,12 +329,16 @@ int volt_ckpt_write_optimizer(volt_ckpt *ckpt, volt_params *params, volt_optimiz
     int status = VOLT_OK;
     volt_dtype dtype = volt_params_dtype(params);
     size_t element = volt_dtype_size(dtype);
-    for (int s = 0; s < volt_optimizer_state_count(optimizer) && status == VOLT_OK; s++) {
+    /* after a failure this rank goes on making every collective call, writing nothing */
+    for (int s = 0; s < volt_optimizer_state_count(optimizer); s++) {
         const char *state_name;
         void *state;
-        status = volt_optimizer_state(optimizer, s, &state_name, &state);
-        if (status != VOLT_OK) break;
-        for (int i = 0; i < volt_params_count(params) && status == VOLT_OK; i++) {
+        if (volt_optimizer_state(optimizer, s, &state_name, &state) != VOLT_OK) {
+            /* the same optimizer kind on every rank: this cannot differ between ranks */
+            status = fail_write(ckpt, VOLT_ERR_INTERNAL, "optimizer state ", "");
+            break;
+        }
+        for (int i = 0; i < volt_params_count(params); i++) {
             volt_param *param = volt_params_get(params, i);
             hsize_t dims[H5S_MAX_RANK];
             int ndim = tensor_dims(param, dims);
@@ -341,7 +347,7 @@ int volt_ckpt_write_optimizer(volt_ckpt *ckpt, volt_params *params, volt_optimiz
             hid_t dataset = create_dataset(ckpt->file, path, h5_type(dtype), ndim, dims);
             if (dataset < 0) {
                 status = fail_write(ckpt, VOLT_ERR_IO, "", path);
-                break;
+                continue;
             }
             /* what this rank writes of the parameter, in its own element numbering */
             size_t lo = offset, hi = offset + length; /* what it holds */
@@ -353,6 +359,7 @@ int volt_ckpt_write_optimizer(volt_ckpt *ckpt, volt_params *params, volt_optimiz
             }
             hsize_t a, b;
             param_part(param, lo, hi > lo ? hi : lo, &a, &b);
+            if (ckpt->status != VOLT_OK) b = a;
             const char *from = b > a ? (const char *)state + (param->offset + a - offset) * element
                                      : (const char *)state; /* nothing is read from it */
             if (write_range(ckpt, dataset, h5_type(dtype), ndim, dims, a, b, from) < 0)
@@ -369,7 +376,6 @@ int volt_ckpt_write_optimizer(volt_ckpt *ckpt, volt_params *params, volt_optimiz
 static int put_attribute(volt_ckpt *ckpt, const char *group_path, const char *name, hid_t type,
                          const void *value) {
     VOLT_CHECK_ARG(ckpt && ckpt->writing && group_path && name);
-    if (ckpt->status != VOLT_OK) return ckpt->status;
     volt_h5_quiet quiet;
     volt_h5_enter(&quiet);
     char path[512];
@@ -492,20 +498,31 @@ static int read_attribute(volt_ckpt *ckpt, const char *group_path, const char *n
 int volt_ckpt_open(volt_comm *comm, const char *path, volt_ckpt **out) {
     VOLT_CHECK_ARG(path && out);
     *out = NULL;
-    volt_ckpt *ckpt;
+    volt_ckpt *ckpt = NULL;
     int status = new_ckpt(comm, path, 0, &ckpt);
     if (comm) status = volt_comm_agree(comm, status);
-    VOLT_CHECK(status);
+    if (status != VOLT_OK) {
+        if (ckpt) ckpt_free(ckpt); /* made here, not on another rank */
+        return status;
+    }
     volt_h5_quiet quiet;
     volt_h5_enter(&quiet);
-    if (access(path, R_OK) != 0) {
+    if (access(path, R_OK) != 0)
         status = VOLT_ERROR(VOLT_ERR_IO, "cannot read the checkpoint %s: %s", path,
                             strerror(errno));
-    } else if (H5Fis_hdf5(path) <= 0) {
+    else if (H5Fis_hdf5(path) <= 0)
         status = VOLT_ERROR(VOLT_ERR_IO,
                             "the checkpoint %s is not an HDF5 file (truncated or corrupt?)",
                             path);
-    } else {
+    volt_h5_leave(&quiet);
+    /* every rank sees the file alike before the collective open (MPI_File_open) */
+    status = agree(ckpt, status);
+    if (status != VOLT_OK) {
+        volt_ckpt_close(ckpt);
+        return status;
+    }
+    volt_h5_enter(&quiet);
+    {
         hid_t fapl = file_access(ckpt);
         ckpt->file = fapl < 0 ? -1 : H5Fopen(path, H5F_ACC_RDONLY, fapl);
         if (fapl >= 0) H5Pclose(fapl);

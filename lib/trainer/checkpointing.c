@@ -54,56 +54,63 @@ static void callback_group(const volt_trainer *t, int i, char *group, size_t siz
         snprintf(group, size, "meta/callbacks/%s", name);
 }
 
+/* Keeps the first failure. */
+static void note(int *first, int status) {
+    if (*first == VOLT_OK) *first = status;
+}
+
+/* Every rank makes every call (each is collective) even after a failure of its own, and
+ * returns its first failure: volt_ckpt_commit then agrees on the outcome. */
 static int write_state(volt_trainer *t, volt_ckpt *ckpt, int weights_only) {
+    int first = VOLT_OK;
     volt_module *m = t->module;
     volt_params *params = volt_module_params(m);
-    VOLT_CHECK(volt_ckpt_write_model(ckpt, params));
+    note(&first, volt_ckpt_write_model(ckpt, params));
     fit_context *f = t->fit;
     int full = f && !weights_only;
     if (full) {
         if (f->zero)
-            VOLT_CHECK(volt_ckpt_write_optimizer(
+            note(&first, volt_ckpt_write_optimizer(
                 ckpt, params, volt_zero_optimizer(f->zero), volt_zero_shard_offset(f->zero),
                 volt_zero_shard_length(f->zero), 0, t->optimizer_label));
         else
-            VOLT_CHECK(volt_ckpt_write_optimizer(ckpt, params, f->optimizer, 0,
+            note(&first, volt_ckpt_write_optimizer(ckpt, params, f->optimizer, 0,
                                                  volt_params_flat_size(params), 1,
                                                  t->optimizer_label));
     }
     const char *module = volt_module_ops_of(m)->name;
-    VOLT_CHECK(volt_ckpt_put_string(ckpt, "meta", "module", module ? module : ""));
-    VOLT_CHECK(volt_ckpt_put_long(ckpt, "meta", "weights_only", !full));
-    VOLT_CHECK(volt_ckpt_put_long(ckpt, "meta", "global_step", t->global_step));
-    VOLT_CHECK(volt_ckpt_put_long(ckpt, "meta", "current_epoch", t->current_epoch));
-    VOLT_CHECK(volt_ckpt_put_long(ckpt, "meta", "batches_done", t->batches_done));
-    VOLT_CHECK(volt_ckpt_put_long(ckpt, "meta", "epochs_done", t->epochs_done));
+    note(&first, volt_ckpt_put_string(ckpt, "meta", "module", module ? module : ""));
+    note(&first, volt_ckpt_put_long(ckpt, "meta", "weights_only", !full));
+    note(&first, volt_ckpt_put_long(ckpt, "meta", "global_step", t->global_step));
+    note(&first, volt_ckpt_put_long(ckpt, "meta", "current_epoch", t->current_epoch));
+    note(&first, volt_ckpt_put_long(ckpt, "meta", "batches_done", t->batches_done));
+    note(&first, volt_ckpt_put_long(ckpt, "meta", "epochs_done", t->epochs_done));
     long global_batch = f && f->train_loader
                             ? volt_loader_options_of(f->train_loader)->batch_size *
                                   trainer_dp_size(t)
                             : 0;
-    VOLT_CHECK(volt_ckpt_put_long(ckpt, "meta", "global_batch_size", global_batch));
-    VOLT_CHECK(volt_ckpt_put_long(ckpt, "meta", "rng_seed", (long)volt_graph_seed(t->graph)));
-    VOLT_CHECK(volt_ckpt_put_long(ckpt, "meta", "rng_step", t->train_batch_counter));
-    VOLT_CHECK(volt_ckpt_put_double(ckpt, "meta", "lr", t->lr));
+    note(&first, volt_ckpt_put_long(ckpt, "meta", "global_batch_size", global_batch));
+    note(&first, volt_ckpt_put_long(ckpt, "meta", "rng_seed", (long)volt_graph_seed(t->graph)));
+    note(&first, volt_ckpt_put_long(ckpt, "meta", "rng_step", t->train_batch_counter));
+    note(&first, volt_ckpt_put_double(ckpt, "meta", "lr", t->lr));
     char layout[64];
     snprintf(layout, sizeof layout, "dp=%d", trainer_dp_size(t));
-    VOLT_CHECK(volt_ckpt_put_string(ckpt, "meta", "layout", layout));
-    VOLT_CHECK(volt_ckpt_put_string(ckpt, "meta", "strategy", strategy_name(t->strategy)));
-    VOLT_CHECK(volt_ckpt_put_long(ckpt, "meta", "world_size",
+    note(&first, volt_ckpt_put_string(ckpt, "meta", "layout", layout));
+    note(&first, volt_ckpt_put_string(ckpt, "meta", "strategy", strategy_name(t->strategy)));
+    note(&first, volt_ckpt_put_long(ckpt, "meta", "world_size",
                                   t->world ? volt_comm_size(t->world) : 1));
     char *yaml = config_yaml(t->config);
-    if (!yaml) return VOLT_ERROR(VOLT_ERR_NOMEM, "cannot render the configuration as YAML");
-    int status = volt_ckpt_put_string(ckpt, "meta", "config", yaml);
+    if (!yaml) note(&first, VOLT_ERROR(VOLT_ERR_NOMEM, "cannot render the configuration as YAML"));
+    note(&first, volt_ckpt_put_string(ckpt, "meta", "config", yaml ? yaml : ""));
     free(yaml);
-    VOLT_CHECK(status);
     for (int i = 0; i < t->callback_count; i++) {
         volt_callback *cb = t->callbacks[i];
         if (!cb->ops->state_save) continue;
         char group[128];
         callback_group(t, i, group, sizeof group);
-        VOLT_CHECK(cb->ops->state_save(cb, t, ckpt, group));
+        note(&first, cb->ops->state_save(cb, t, ckpt, group));
     }
-    return VOLT_OK;
+    return first;
 }
 
 int volt_trainer_save_checkpoint(volt_trainer *t, const char *path, int weights_only) {
