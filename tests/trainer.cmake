@@ -413,3 +413,18 @@ add_test(NAME volt_train.profile_2ranks
                  -P ${CMAKE_CURRENT_SOURCE_DIR}/profile_case.cmake)
 set_tests_properties(volt_train.profile_2ranks PROPERTIES LABELS mpi TIMEOUT 120
                      ENVIRONMENT "${_env}" FIXTURES_REQUIRED volt_train_fashion_mnist)
+
+# --- TensorBoard logger ---------------------------------------------------------------------
+#   volt_train.tensorboard_logger  fit at 2 ranks with trainer.logger=tensorboard: the
+#                               tensorboard package (PyPI, in VOLT_TEST_VENV) finds every
+#                               value of metrics.csv as a scalar, and the hyperparameters
+#                               (skipped, exit 77, where the package cannot be installed)
+string(REPLACE ";" " " _mpi2_text "${_mpi2}")
+add_test(NAME volt_train.tensorboard_logger
+         COMMAND sh -c [=[rm -rf "$0" && $1 "$2" fit --config "$3" --data.path="$4" --trainer.enable_progress_bar=false --trainer.max_epochs=2 --trainer.limit_train_batches=100 --trainer.log_every_n_steps=10 --trainer.default_root_dir="$0" --trainer.name=tb --trainer.logger=tensorboard && { "$5" "$6" || exit $?; } && "$6/bin/python" "$7" "$0/tb/version_0" optimizer.name=adamw optimizer.lr=0.001 data.batch_size=64 model.hidden=256 trainer.layout=2]=]
+                 ${_dir}/tensorboard_logger "${_mpi2_text}" ${_train} ${_config} ${_fashion_h5}
+                 ${PROJECT_SOURCE_DIR}/scripts/setup-test-venv.sh ${VOLT_TEST_VENV}
+                 ${CMAKE_CURRENT_SOURCE_DIR}/tensorboard/check_run.py)
+set_tests_properties(volt_train.tensorboard_logger PROPERTIES LABELS mpi TIMEOUT 600
+                     ENVIRONMENT "${_env}" FIXTURES_REQUIRED volt_train_fashion_mnist
+                     SKIP_RETURN_CODE 77)

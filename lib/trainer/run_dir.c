@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <stdint.h>
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -113,6 +114,41 @@ static int make_version_folder(const char *parent, long requested, char **out) {
     return VOLT_ERROR(VOLT_ERR_IO, "cannot find a free version folder in %s", parent);
 }
 
+/* The run's hyperparameters for TensorBoard's HParams tab: the keys a sweep changes. */
+static int write_hparams(volt_trainer *t) {
+    static const char *const number_keys[] = {
+        "optimizer.lr", "optimizer.weight_decay", "data.batch_size", "trainer.max_epochs",
+        "trainer.max_steps", "trainer.accumulate_grad_batches", "trainer.gradient_clip_val",
+        "trainer.seed", "model.dropout"};
+    static const char *const string_keys[] = {"optimizer.name", "lr_scheduler.name",
+                                              "model.name", "model.hidden",
+                                              "model.activation", "trainer.strategy"};
+    volt_tb_hparam hparams[32];
+    int n = 0;
+    for (size_t i = 0; i < sizeof number_keys / sizeof number_keys[0]; i++) {
+        double value;
+        long whole;
+        if (!volt_config_is_set(t->config, number_keys[i])) continue;
+        if (volt_config_get_float(t->config, number_keys[i], &value) != VOLT_OK) {
+            volt_error_clear(); /* an integer key */
+            if (volt_config_get_int(t->config, number_keys[i], &whole) != VOLT_OK) {
+                volt_error_clear(); /* not a number: left out */
+                continue;
+            }
+            value = (double)whole;
+        }
+        if (isfinite(value)) hparams[n++] = VOLT_TB_NUMBER(number_keys[i], value);
+    }
+    for (size_t i = 0; i < sizeof string_keys / sizeof string_keys[0]; i++) {
+        const char *value = volt_config_string(t->config, string_keys[i], NULL);
+        if (value) hparams[n++] = VOLT_TB_STRING(string_keys[i], value);
+    }
+    char dp[16];
+    snprintf(dp, sizeof dp, "%d", trainer_dp_size(t));
+    hparams[n++] = VOLT_TB_STRING("trainer.layout", dp);
+    return volt_tb_add_hparams(t->tensorboard, hparams, n, NULL, 0, 0);
+}
+
 static int open_run_dir_here(volt_trainer *t, const char *module_name) {
     if (!t->log_dir) {
         const char *name = t->options.name[0]            ? t->options.name
@@ -131,6 +167,10 @@ static int open_run_dir_here(volt_trainer *t, const char *module_name) {
             status = volt_csv_logger_create(csv_path, &t->csv);
             free(csv_path);
             VOLT_CHECK(status);
+            if (t->options.tensorboard) {
+                VOLT_CHECK(volt_tb_writer_create(t->log_dir, &t->tensorboard));
+                VOLT_CHECK(write_hparams(t));
+            }
         }
         VOLT_INFO("run folder: %s", t->log_dir);
     }
@@ -169,6 +209,12 @@ int trainer_save_metrics(volt_trainer *t) {
     if (t->csv) VOLT_CHECK(volt_csv_logger_save(t->csv));
     return VOLT_OK;
 }
+
+int trainer_flush_tensorboard(volt_trainer *t) {
+    if (t->tensorboard) VOLT_CHECK(volt_tb_flush(t->tensorboard));
+    return VOLT_OK;
+}
+
 
 /* ---- predictions.csv ------------------------------------------------------------------------ */
 

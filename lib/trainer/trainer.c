@@ -194,6 +194,9 @@ static long log_step(const volt_trainer *t) { return t->global_step > 0 ? t->glo
 static int add_row(volt_trainer *t, volt_metric_values values) {
     if (!t->csv || values.count == 0) return VOLT_OK;
     VOLT_CHECK(volt_csv_logger_add(t->csv, log_step(t), t->current_epoch, values));
+    for (int i = 0; t->tensorboard && i < values.count; i++) /* the same row, as scalars */
+        VOLT_CHECK(volt_tb_add_scalar(t->tensorboard, values.names[i], values.values[i],
+                                      log_step(t), 0));
     return VOLT_OK;
 }
 
@@ -414,6 +417,7 @@ static int eval_batches(volt_trainer *t, volt_module *m, volt_loader *loader, lo
         VOLT_CHECK(take_eval_epoch(t, keep, print));
     }
     if (keep) VOLT_CHECK(trainer_save_metrics(t));
+    if (keep) VOLT_CHECK(trainer_flush_tensorboard(t));
     return VOLT_OK;
 }
 
@@ -765,6 +769,7 @@ static int train_epoch(volt_trainer *t, volt_module *m, fit_context *f) {
         VOLT_CHECK(agreed(t, volt_metrics_reduce_epoch(t->metrics, t->world, "", NULL, 0)));
     VOLT_CHECK(add_row(t, volt_metrics_take_epoch(t->metrics, "")));
     VOLT_CHECK(trainer_save_metrics(t));
+    VOLT_CHECK(trainer_flush_tensorboard(t));
     t->epochs_done++;
     if (t->stop_requested && t->epochs_done < t->options.min_epochs && !t->stop_deferred_noted) {
         VOLT_INFO("%s; but trainer.min_epochs=%ld keeps training going", t->stop_reason,

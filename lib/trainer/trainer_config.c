@@ -71,6 +71,9 @@ static const key_decl trainer_keys[] = {
     {"trainer.enable_checkpointing", VOLT_CONFIG_BOOL, "true",
      "add a ModelCheckpoint (one checkpoint per epoch, last.h5 kept) unless callbacks lists "
      "one; off under fast_dev_run"},
+    {"trainer.logger", VOLT_CONFIG_STRING, "csv",
+     "csv (metrics.csv), or tensorboard (metrics.csv and TensorBoard event files in the run "
+     "folder)"},
     {"trainer.profiler", VOLT_CONFIG_STRING, "off",
      "off, simple (timers: <run folder>/profile.txt, also printed) or papi (timers and "
      "hardware counters where the kernel exposes them)"},
@@ -434,6 +437,17 @@ static int read_options(const volt_config *c, trainer_options *o) {
     VOLT_CHECK(volt_config_get_bool(c, "trainer.enable_checkpointing", &o->enable_checkpointing));
     VOLT_CHECK(volt_config_get_bool(c, "trainer.checkpoint_on_signal", &o->checkpoint_on_signal));
     VOLT_CHECK(volt_config_get_bool(c, "trainer.strict_loading", &o->strict_loading));
+    const char *logger = "csv";
+    VOLT_CHECK(volt_config_get_string(c, "trainer.logger", &logger));
+    if (strcmp(logger, "csv") == 0)
+        o->tensorboard = 0;
+    else if (strcmp(logger, "tensorboard") == 0 || strcmp(logger, "csv,tensorboard") == 0)
+        o->tensorboard = 1;
+    else
+        return VOLT_ERROR(VOLT_ERR_CONFIG,
+                          "trainer.logger = '%s': expected csv or tensorboard (which writes "
+                          "metrics.csv too)",
+                          logger);
     const char *profiler = "off";
     VOLT_CHECK(volt_config_get_string(c, "trainer.profiler", &profiler));
     if (volt_prof_mode_parse(profiler, &o->profiler) != VOLT_OK) {
@@ -639,6 +653,10 @@ void volt_trainer_destroy(volt_trainer *t) {
     free(t->callbacks);
     volt_progress_destroy(t->progress);
     volt_csv_logger_destroy(t->csv);
+    if (volt_tb_writer_destroy(t->tensorboard) != VOLT_OK) {
+        volt_error_print(stderr); /* the last events may be lost: say so, go on */
+        volt_error_clear();
+    }
     volt_metrics_destroy(t->metrics);
     volt_graph_destroy(t->graph);
     for (int i = 0; i < t->eval_name_count; i++) free(t->eval_names[i]);

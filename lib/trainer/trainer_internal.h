@@ -16,6 +16,7 @@
 #include "dist/zero.h"
 #include "log/csv_logger.h"
 #include "log/progress.h"
+#include "log/tensorboard.h"
 #include "prof/prof.h"
 #include "trainer/trainer.h"
 
@@ -84,6 +85,7 @@ typedef struct trainer_options {
     int enable_checkpointing;
     int checkpoint_on_signal;
     int strict_loading;
+    int tensorboard;             /* trainer.logger: tensorboard (metrics.csv too) */
     volt_prof_mode profiler;     /* trainer.profiler */
     const char *papi_events;     /* profiler.papi_events (NULL: the default set) */
     int profiler_trace;          /* profiler.trace */
@@ -117,6 +119,7 @@ struct volt_trainer {
 
     char *log_dir;        /* the run folder; NULL before the first fit/validate/test/predict */
     volt_csv_logger *csv; /* metrics.csv; NULL under fast_dev_run and on ranks > 0 */
+    volt_tb_writer *tensorboard; /* the same rows as TensorBoard scalars, or NULL */
 
     /* loop state */
     volt_module *module;
@@ -211,6 +214,8 @@ void trainer_note_stop(volt_trainer *trainer);
 int trainer_open_run_dir(volt_trainer *trainer, const char *module_name);
 /* Writes metrics.csv now (a no-op without it). */
 int trainer_save_metrics(volt_trainer *trainer);
+/* Writes the TensorBoard events out (at the end of an epoch, a validation, a fit). */
+int trainer_flush_tensorboard(volt_trainer *trainer);
 /* predictions.csv: rows are written to <run folder>/predictions.csv.tmp, renamed into
  * place by the close with success = 1 and removed otherwise. */
 int trainer_predictions_open(volt_trainer *trainer, FILE **out);
