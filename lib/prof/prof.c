@@ -308,8 +308,19 @@ void volt_prof_charge_bytes(double bytes) { volt_prof_add_bytes(current, bytes);
 int volt_prof_region(const volt_prof *prof, int index, volt_prof_region_stats *out) {
     if (!prof || index < 0 || index >= prof->region_count) return 0;
     const region *r = &prof->regions[index];
-    *out = (volt_prof_region_stats){r->name,  r->parent,       r->depth, r->count,
-                                    r->seconds, r->self_seconds, r->flops, r->bytes};
+    *out = (volt_prof_region_stats){.name = r->name,
+                                    .parent = r->parent,
+                                    .depth = r->depth,
+                                    .count = r->count,
+                                    .seconds = r->seconds,
+                                    .self_seconds = r->self_seconds,
+                                    .flops = r->flops,
+                                    .bytes = r->bytes};
+    out->counter_count = prof->papi_active ? prof->event_count : 0;
+    for (int e = 0; e < out->counter_count; e++) {
+        out->counter_names[e] = prof->event_names[e];
+        out->counters[e] = r->counters[e];
+    }
     return 1;
 }
 

@@ -83,6 +83,9 @@ typedef struct volt_prof_region_stats {
     int depth;
     long count;
     double seconds, self_seconds, flops, bytes;
+    int counter_count; /* PAPI events read (0 without counters) */
+    const char *counter_names[VOLT_PROF_MAX_EVENTS];
+    long long counters[VOLT_PROF_MAX_EVENTS]; /* inclusive */
 } volt_prof_region_stats;
 int volt_prof_region(const volt_prof *prof, int index, volt_prof_region_stats *out);
 

@@ -18,6 +18,10 @@
  *                        every_n_epochs (1), train_time_interval (0 s), save_weights_only
  *                        (false), as Lightning's; decisions are the same on every rank.
  *                        Added by default (trainer.enable_checkpointing).
+ *   ThroughputMonitor    window (20), peak_tflops (unset): throughput/samples_per_sec
+ *                        (progress bar), throughput/tflops (from the ops' flop counts)
+ *                        and, with peak_tflops (one rank's), throughput/mfu; averaged
+ *                        over the last `window` training batches, logged every batch.
  *   ModelSummary         max_depth (1): a table of layers, parameter counts and bytes
  *                        at fit start (also enabled by trainer.enable_model_summary). */
 #ifndef VOLT_TRAINER_CALLBACK_H
@@ -75,6 +79,11 @@ typedef struct volt_lr_monitor_options {
     const char *logging_interval; /* "step" or "epoch"; NULL: "step" */
 } volt_lr_monitor_options;
 
+typedef struct volt_throughput_monitor_options {
+    long window;        /* batches averaged; 0: 20 */
+    double peak_tflops; /* one rank's peak; 0: no mfu */
+} volt_throughput_monitor_options;
+
 typedef struct volt_model_summary_options {
     int max_depth; /* parameters named with at most this many dots get a row each, deeper
                     * ones one row per prefix; -1: every parameter; 0: totals only */
@@ -85,6 +94,7 @@ extern const volt_callback_ops volt_early_stopping_ops;
 extern const volt_callback_ops volt_lr_monitor_ops;
 extern const volt_callback_ops volt_model_summary_ops;
 extern const volt_callback_ops volt_model_checkpoint_ops;
+extern const volt_callback_ops volt_throughput_monitor_ops;
 const volt_callback_ops *volt_callback_find(const char *name);
 
 #endif

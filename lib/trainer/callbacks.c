@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "trainer/trainer_internal.h"
 
@@ -25,7 +26,7 @@ typedef struct option_decl {
 
 static const option_decl callback_options[] = {
     {"name", VOLT_CONFIG_STRING, NULL,
-     "EarlyStopping, LearningRateMonitor, ModelCheckpoint or ModelSummary"},
+     "EarlyStopping, LearningRateMonitor, ModelCheckpoint, ModelSummary or ThroughputMonitor"},
     {"monitor", VOLT_CONFIG_STRING, NULL,
      "EarlyStopping, ModelCheckpoint: the logged metric to watch"},
     {"min_delta", VOLT_CONFIG_FLOAT, "0",
@@ -64,6 +65,10 @@ static const option_decl callback_options[] = {
      "ModelCheckpoint: save every so many seconds of training (0: off)"},
     {"save_weights_only", VOLT_CONFIG_BOOL, "false",
      "ModelCheckpoint: the model only (no optimizer state: cannot resume)"},
+    {"window", VOLT_CONFIG_INT, "20",
+     "ThroughputMonitor: batches averaged for each logged value"},
+    {"peak_tflops", VOLT_CONFIG_FLOAT, NULL,
+     "ThroughputMonitor: one rank's peak TFLOP/s, for the model flops utilisation (mfu)"},
     {"max_depth", VOLT_CONFIG_INT, "1",
      "ModelSummary: name depth listed one by one (-1: "
      "all)"},
@@ -152,7 +157,7 @@ void callback_destroy(volt_callback *cb) {
 const volt_callback_ops *volt_callback_find(const char *name) {
     static const volt_callback_ops *const builtins[] = {
         &volt_early_stopping_ops, &volt_lr_monitor_ops, &volt_model_checkpoint_ops,
-        &volt_model_summary_ops};
+        &volt_model_summary_ops, &volt_throughput_monitor_ops};
     if (!name) return NULL;
     for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
         if (strcmp(builtins[i]->name, name) == 0) return builtins[i];
@@ -422,6 +427,99 @@ const volt_callback_ops volt_lr_monitor_ops = {
     .setup = lr_monitor_setup,
     .on_train_batch_end = lr_monitor_batch_end,
     .on_train_epoch_end = lr_monitor_epoch_end,
+};
+
+/* ---- ThroughputMonitor ------------------------------------------------------------------------ */
+
+/* Over a sliding window of training batches (their end times, global samples, and the
+ * flops the trainer counted from the ops of forward and backward on this rank, times
+ * the ranks): throughput/samples_per_sec (on the progress bar), throughput/tflops and,
+ * with peak_tflops, throughput/mfu = tflops / (peak_tflops x ranks). Logged at each
+ * batch end once the window is full; the same values on every rank (global samples,
+ * and flops x ranks: data-parallel ranks run the same ops). */
+enum { THROUGHPUT_MAX_WINDOW = 1000 };
+
+typedef struct throughput_monitor {
+    long window;
+    int has_peak;
+    double peak_tflops;
+    double times[THROUGHPUT_MAX_WINDOW + 1], samples[THROUGHPUT_MAX_WINDOW + 1],
+        flops[THROUGHPUT_MAX_WINDOW + 1];
+    long seen; /* batch ends recorded */
+} throughput_monitor;
+
+static int throughput_setup(volt_callback *cb, const volt_config *config, int index,
+                            const void *options) {
+    throughput_monitor *s = cb->state;
+    s->window = 20;
+    if (index >= 0) {
+        char key[64];
+        VOLT_CHECK(callbacks_check_own_options(config, index, "ThroughputMonitor",
+                                               "window peak_tflops"));
+        callbacks_option_key(key, sizeof key, index, "window");
+        VOLT_CHECK(volt_config_get_int(config, key, &s->window));
+        callbacks_option_key(key, sizeof key, index, "peak_tflops");
+        if ((s->has_peak = volt_config_is_set(config, key)))
+            VOLT_CHECK(volt_config_get_float(config, key, &s->peak_tflops));
+    } else if (options) {
+        const volt_throughput_monitor_options *o = options;
+        s->window = o->window > 0 ? o->window : 20;
+        s->has_peak = o->peak_tflops > 0;
+        s->peak_tflops = o->peak_tflops;
+    }
+    if (s->window < 1 || s->window > THROUGHPUT_MAX_WINDOW)
+        return VOLT_ERROR(VOLT_ERR_CONFIG, "ThroughputMonitor window = %ld: expected 1 to %d",
+                          s->window, THROUGHPUT_MAX_WINDOW);
+    if (s->has_peak && !(s->peak_tflops > 0 && isfinite(s->peak_tflops)))
+        return VOLT_ERROR(VOLT_ERR_CONFIG,
+                          "ThroughputMonitor peak_tflops = %g: expected a positive number",
+                          s->peak_tflops);
+    return VOLT_OK;
+}
+
+static int throughput_fit_start(volt_callback *cb, volt_trainer *t, volt_module *m) {
+    (void)t;
+    (void)m;
+    throughput_monitor *s = cb->state;
+    s->seen = 0;
+    return VOLT_OK;
+}
+
+static int throughput_batch_end(volt_callback *cb, volt_trainer *t, volt_module *m,
+                                long batch_idx) {
+    (void)m;
+    (void)batch_idx;
+    throughput_monitor *s = cb->state;
+    long slot = s->seen % (s->window + 1);
+    s->times[slot] = volt_clock_seconds();
+    s->samples[slot] = (double)t->last_batch_samples;
+    s->flops[slot] = t->last_batch_flops * (double)trainer_dp_size(t);
+    s->seen++;
+    if (s->seen <= s->window) return VOLT_OK; /* window + 1 ends span window batches */
+    long oldest = s->seen % (s->window + 1);
+    double seconds = s->times[slot] - s->times[oldest];
+    double samples = 0, flops = 0;
+    for (long i = 0; i <= s->window; i++)
+        if (i != oldest) samples += s->samples[i], flops += s->flops[i];
+    if (!(seconds > 0)) return VOLT_OK;
+    volt_metrics *metrics = volt_trainer_metrics(t);
+    double tflops = flops / seconds / 1e12;
+    VOLT_CHECK(volt_metrics_log(metrics, "throughput/samples_per_sec", samples / seconds, 1.0,
+                                VOLT_LOG_STEP | VOLT_LOG_PROG_BAR));
+    VOLT_CHECK(volt_metrics_log(metrics, "throughput/tflops", tflops, 1.0, VOLT_LOG_STEP));
+    if (s->has_peak)
+        VOLT_CHECK(volt_metrics_log(metrics, "throughput/mfu",
+                                    tflops / (s->peak_tflops * trainer_dp_size(t)), 1.0,
+                                    VOLT_LOG_STEP));
+    return VOLT_OK;
+}
+
+const volt_callback_ops volt_throughput_monitor_ops = {
+    .name = "ThroughputMonitor",
+    .state_size = sizeof(throughput_monitor),
+    .setup = throughput_setup,
+    .on_fit_start = throughput_fit_start,
+    .on_train_batch_end = throughput_batch_end,
 };
 
 /* ---- ModelSummary ---------------------------------------------------------------------------- */

@@ -576,10 +576,13 @@ static int batch_loss(volt_trainer *t, volt_module *m, const volt_batch *batch, 
     int status = VOLT_OK;
     /* the loader knows the global batch: no collective needed to learn its size */
     *global_size = batch->global_size;
+    t->last_batch_samples = batch->global_size;
+    t->last_batch_flops = 0;
     if (batch->size > 0 || !t->world) {
         volt_prof_begin(t->prof, "forward");
         loss = ops->training_step(m, batch, batch_idx);
-        volt_prof_add_flops(t->prof, volt_graph_flops(t->graph));
+        t->last_batch_flops = volt_graph_flops(t->graph);
+        volt_prof_add_flops(t->prof, t->last_batch_flops);
         volt_prof_end(t->prof, "forward");
         if (!loss)
             status = VOLT_ERROR(volt_error_status() ? volt_error_status() : VOLT_ERR_ARG,
@@ -628,7 +631,9 @@ static int train_backward_and_step(volt_trainer *t, volt_module *m, fit_context 
         }
         volt_prof_begin(t->prof, "backward");
         int status = volt_backward(scaled);
-        volt_prof_add_flops(t->prof, volt_graph_backward_flops(t->graph));
+        double backward_flops = volt_graph_backward_flops(t->graph);
+        t->last_batch_flops += backward_flops;
+        volt_prof_add_flops(t->prof, backward_flops);
         volt_prof_end(t->prof, "backward");
         VOLT_CHECK(status);
     }

@@ -541,7 +541,7 @@ static int build_config_callbacks(volt_trainer *t) {
         return VOLT_ERROR(VOLT_ERR_CONFIG,
                           "callbacks.%d has options but no name (expected "
                           "callbacks.%d.name: EarlyStopping, LearningRateMonitor, "
-                          "ModelCheckpoint or ModelSummary)",
+                          "ModelCheckpoint, ModelSummary or ThroughputMonitor)",
                           count, count);
     for (int later = count + 1; later <= count + 64; later++) /* items after a gap */
         if (callbacks_item_is_set(c, later))
@@ -561,7 +561,8 @@ static int build_config_callbacks(volt_trainer *t) {
         if (!ops)
             return VOLT_ERROR(VOLT_ERR_CONFIG,
                               "%s = '%s': unknown callback (expected EarlyStopping, "
-                              "LearningRateMonitor, ModelCheckpoint or ModelSummary)",
+                              "LearningRateMonitor, ModelCheckpoint, ModelSummary or "
+                              "ThroughputMonitor)",
                               key, name);
         volt_callback *cb;
         VOLT_CHECK(callback_create(ops, c, i, NULL, &cb));

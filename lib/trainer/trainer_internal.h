@@ -136,6 +136,8 @@ struct volt_trainer {
     volt_prof *prof;          /* during a fit with trainer.profiler; NULL otherwise */
     double lr;        /* of the last optimizer step (before the first one: of it) */
     long batch_size;  /* of the batch being processed; 0 between batches */
+    long last_batch_samples; /* the last training batch: samples over all ranks */
+    double last_batch_flops; /* and the flops of its forward and backward on this rank */
     double fit_start_time;
     int stop_requested;
     int time_up;             /* max_time elapsed on some rank (agreed) */

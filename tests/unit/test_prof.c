@@ -7,7 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autograd/graph.h"
 #include "core/clock.h"
+#include "gradcheck.h"
+#include "ops/ops.h"
 #include "prof/prof.h"
 #include "volt_test.h"
 
@@ -194,4 +197,25 @@ VOLT_TEST(trace_is_chrome_trace_json) {
     VOLT_EXPECT_STR_CONTAINS(errors, "cannot write the trace");
     volt_prof_destroy(prof);
     volt_test_remove_tree(dir);
+}
+
+/* The flops the profiler charges come from the ops: a GEMM's is 2 m n k exactly, and
+ * backward counts it once per operand that needs a gradient. */
+VOLT_TEST(a_gemm_counts_2mnk_flops_forward_and_per_operand_backward) {
+    volt_graph_options options = {0};
+    volt_graph *g;
+    VOLT_EXPECT_OK(volt_graph_create(&options, &g));
+    enum { M = 7, K = 13, N = 5 };
+    for (int both = 0; both <= 1; both++) {
+        volt_tensor *a = volt_test_leaf(g, VOLT_F32, 2, (const long[]){M, K}, both, 1, -1, 1);
+        volt_tensor *b = volt_test_leaf(g, VOLT_F32, 2, (const long[]){K, N}, 1, 2, -1, 1);
+        volt_tensor *c = volt_matmul(a, b);
+        VOLT_EXPECT(c != NULL);
+        VOLT_EXPECT(volt_graph_flops(g) == 2.0 * M * N * K);
+        VOLT_EXPECT(volt_graph_backward_flops(g) == (both ? 2 : 1) * 2.0 * M * N * K);
+        volt_graph_reset(g);
+        volt_test_leaf_free(a);
+        volt_test_leaf_free(b);
+    }
+    volt_graph_destroy(g);
 }

@@ -1488,3 +1488,57 @@ VOLT_TEST(model_checkpoint_saves_the_other_callbacks_updated_states) {
     }
     temp_dir_remove(&dir);
 }
+
+/* ThroughputMonitor logs samples/s, TFLOP/s from the ops' counts and, with a peak, MFU:
+ * tflops / samples_per_sec is the flops per sample of forward and backward (the
+ * classifier's GEMM 2 x features x classes forward, once more for dW backward; the loss
+ * adds its own), and mfu is tflops / peak on one rank. */
+VOLT_TEST(throughput_monitor_logs_samples_flops_and_mfu) {
+    behaviour_reset();
+    temp_dir dir = standard_dir();
+    run_result r = run_fit(&dir, SETTINGS("trainer.max_epochs=3", "trainer.log_every_n_steps=1",
+                                          "callbacks.0.name=ThroughputMonitor",
+                                          "callbacks.0.window=2",
+                                          "callbacks.0.peak_tflops=0.5"),
+                           NULL);
+    VOLT_EXPECT_OK(r.fit_status);
+    char path[600], line[1024];
+    snprintf(path, sizeof path, "%s/metrics.csv", r.log_dir);
+    FILE *csv = fopen(path, "r");
+    int samples_col = -1, tflops_col = -1, mfu_col = -1, rows = 0;
+    if (csv && fgets(line, sizeof line, csv)) {
+        int c = 0;
+        for (char *field = strtok(line, ",\n"); field; field = strtok(NULL, ",\n"), c++) {
+            if (strcmp(field, "throughput/samples_per_sec") == 0) samples_col = c;
+            if (strcmp(field, "throughput/tflops") == 0) tflops_col = c;
+            if (strcmp(field, "throughput/mfu") == 0) mfu_col = c;
+        }
+    }
+    VOLT_EXPECT(samples_col >= 0 && tflops_col >= 0 && mfu_col >= 0);
+    while (csv && samples_col >= 0 && tflops_col >= 0 && mfu_col >= 0 &&
+           fgets(line, sizeof line, csv)) {
+        char *fields[32];
+        int count = 0;
+        fields[count++] = line;
+        for (char *p = line; *p && count < 32; p++)
+            if (*p == ',') {
+                *p = '\0';
+                fields[count++] = p + 1;
+            }
+        if (samples_col >= count || fields[samples_col][0] == '\0') continue;
+        double samples = strtod(fields[samples_col], NULL);
+        double tflops = strtod(fields[tflops_col], NULL);
+        double mfu = strtod(fields[mfu_col], NULL);
+        rows++;
+        VOLT_EXPECT(samples > 0 && tflops > 0);
+        VOLT_EXPECT_NEAR(mfu, tflops / 0.5, 1e-6 * tflops / 0.5 + 1e-12);
+        double per_sample = tflops * 1e12 / samples; /* same window: flops per sample */
+        double gemm = 2.0 * 2 * FEATURES * CLASSES; /* forward and dW */
+        if (!(per_sample >= gemm && per_sample < 3 * gemm))
+            volt_test_fail(__FILE__, __LINE__, "%g flops per sample (the GEMMs alone: %g)",
+                           per_sample, gemm);
+    }
+    if (csv) fclose(csv);
+    VOLT_EXPECT(rows >= 10); /* 15 steps, a window of 2: logged from the third batch */
+    temp_dir_remove(&dir);
+}
