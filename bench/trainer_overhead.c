@@ -20,7 +20,11 @@
  * the ratios trainer / loop. Output: a table on stdout and
  * bench/results/trainer_overhead.csv.
  *
- *     trainer_overhead [epochs per round, default 1] [rounds, default 10] [results dir] */
+ * A fourth argument sets trainer.profiler (off by default): `simple` measures what the
+ * profiler's regions cost per step (the CSV is then trainer_overhead_profiler_simple.csv).
+ *
+ *     trainer_overhead [epochs per round, default 1] [rounds, default 10] [results dir]
+ *                      [profiler: off|simple|papi] */
 #include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
@@ -148,6 +152,8 @@ typedef struct step_timer {
     double last_wall, last_cpu; /* at the previous batch end (or the epoch's start) */
 } step_timer;
 
+static const char *profiler_mode = "off"; /* trainer.profiler of the trainer's runs */
+
 static double process_cpu_seconds(void) {
     struct timespec now;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
@@ -238,6 +244,8 @@ static void trainer_epochs(const char *data_path, const char *root, long epochs,
         {"trainer.default_root_dir", root},
         {"trainer.name", "trainer_overhead"},
         {"optimizer.name", "adamw"},
+        {"trainer.profiler", profiler_mode},
+        {"trainer.enable_checkpointing", "false"}, /* the loop saves none (bench_ckpt_io) */
     };
     for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
         check(volt_config_set(config, settings[i][0], settings[i][1], "bench"));
@@ -354,6 +362,7 @@ int main(int argc, char **argv) {
     long epochs = argc > 1 ? atol(argv[1]) : 1;
     long rounds = argc > 2 ? atol(argv[2]) : 10;
     const char *results = argc > 3 ? argv[3] : "bench/results";
+    if (argc > 4) profiler_mode = argv[4];
     if (epochs <= 0 || rounds <= 0) {
         fprintf(stderr, "usage: trainer_overhead [epochs per round > 0] [rounds > 0] "
                         "[results dir]\n");
@@ -430,7 +439,11 @@ int main(int argc, char **argv) {
            " metrics.csv,\n the data module and the optimizer; for the loop the model, "
            "dataset, loader and optimizer)\n");
     char path[1024];
-    snprintf(path, sizeof path, "%s/trainer_overhead.csv", results);
+    if (strcmp(profiler_mode, "off") == 0)
+        snprintf(path, sizeof path, "%s/trainer_overhead.csv", results);
+    else
+        snprintf(path, sizeof path, "%s/trainer_overhead_profiler_%s.csv", results,
+                 profiler_mode);
     write_csv(path, trainer, loop, steps, round_ratio, &blas);
 
     /* the temporary data and run folders */
