@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -616,6 +617,12 @@ static int model_summary_print(volt_callback *cb, volt_trainer *t, volt_module *
     size_t bytes = total * volt_dtype_size(volt_params_dtype(params));
     VOLT_INFO("  total: %zu parameters in %d tensors, %zu bytes (%.2f MiB, %s)", total, n, bytes,
               (double)bytes / (1024.0 * 1024.0), volt_dtype_name(volt_params_dtype(params)));
+    /* parameters, gradients and optimizer state are allocated by now: the host memory a
+     * rank needs before the first step (the profiler's report gives the peak of the run) */
+    struct rusage usage;
+    if (getrusage(RUSAGE_SELF, &usage) == 0)
+        VOLT_INFO("  host memory of rank 0 at fit start: %.1f MB peak resident",
+                  (double)usage.ru_maxrss / 1024.0);
     free(rows);
     return VOLT_OK;
 }
