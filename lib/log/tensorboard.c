@@ -32,6 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/fs.h"
+
 /* Field numbers, from tensorflow/core/util/event.proto, tensorflow/core/framework/
  * summary.proto, tensorboard/plugins/hparams/{plugin_data,api}.proto and
  * google/protobuf/struct.proto. */
@@ -292,28 +294,6 @@ static int write_event(volt_tb_writer *writer) {
     return VOLT_OK;
 }
 
-/* mkdir -p: every missing folder of dir, parents first. */
-static int make_folders(const char *dir) {
-    size_t length = strlen(dir);
-    char *path = malloc(length + 1);
-    VOLT_CHECK_ALLOC(path, length + 1);
-    memcpy(path, dir, length + 1);
-    for (size_t i = 1; i <= length; i++) {
-        if (path[i] != '/' && path[i] != '\0') continue;
-        char saved = path[i];
-        path[i] = '\0';
-        if (mkdir(path, 0777) != 0 && errno != EEXIST) {
-            int status = VOLT_ERROR(VOLT_ERR_IO, "cannot create TensorBoard folder %s: %s", path,
-                                    strerror(errno));
-            free(path);
-            return status;
-        }
-        path[i] = saved;
-    }
-    free(path);
-    return VOLT_OK;
-}
-
 /* Creates a new event file in dir, named as TensorFlow names them; sets writer->path. */
 static int create_file(volt_tb_writer *writer, const char *dir) {
     char host[256];
@@ -368,7 +348,8 @@ int volt_tb_writer_create(const char *dir, volt_tb_writer **out) {
     VOLT_CHECK_ARG(out);
     *out = NULL;
     if (!dir || !dir[0]) return VOLT_ERROR(VOLT_ERR_ARG, "TensorBoard folder path is empty");
-    VOLT_CHECK(make_folders(dir));
+    if (volt_make_folders(dir) != VOLT_OK)
+        return VOLT_ERROR(VOLT_ERR_IO, "cannot create TensorBoard folder %s", dir);
     volt_tb_writer *writer = calloc(1, sizeof *writer);
     VOLT_CHECK_ALLOC(writer, sizeof *writer);
     int status = create_file(writer, dir);

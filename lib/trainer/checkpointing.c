@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/fs.h"
 #include "core/log.h"
 #include "trainer/trainer_internal.h"
 
@@ -418,10 +419,7 @@ static int preemption_folder(volt_trainer *t, char *dir, size_t size) {
                     : snprintf(dir, size, "%s/checkpoints", log_dir ? log_dir : ".");
     if (n < 0 || (size_t)n >= size)
         return VOLT_ERROR(VOLT_ERR_IO, "the checkpoint folder's path is too long");
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-        return VOLT_ERROR(VOLT_ERR_IO, "cannot create the checkpoint folder %s: %s", dir,
-                          strerror(errno));
-    return VOLT_OK;
+    return volt_make_folders(dir);
 }
 
 /* Rank 0: <dir>/hpc_ckpt_<n>.h5 with n one more than the largest there. */

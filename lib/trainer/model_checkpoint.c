@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/fs.h"
 #include "core/log.h"
 #include "trainer/trainer_internal.h"
 
@@ -157,24 +158,6 @@ static void model_checkpoint_teardown(volt_callback *cb) {
     free(s->dirpath);
 }
 
-/* mkdir -p */
-static int make_folders(const char *path) {
-    char buffer[4096];
-    snprintf(buffer, sizeof buffer, "%s", path);
-    for (char *p = buffer + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(buffer, 0777) != 0 && errno != EEXIST)
-            return VOLT_ERROR(VOLT_ERR_IO, "cannot create the folder %s: %s", buffer,
-                              strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buffer, 0777) != 0 && errno != EEXIST)
-        return VOLT_ERROR(VOLT_ERR_IO, "cannot create the checkpoint folder %s: %s", buffer,
-                          strerror(errno));
-    return VOLT_OK;
-}
-
 static int agree_status(volt_trainer *t, int status) {
     if (!t->world || volt_comm_size(t->world) == 1) return status;
     status = volt_comm_agree(t->world, status);
@@ -198,7 +181,7 @@ static int model_checkpoint_fit_start(volt_callback *cb, volt_trainer *t, volt_m
     forget_kept(s);
     s->last_saved_step = -1;
     s->last_save_time = volt_clock_seconds();
-    int status = t->rank == 0 ? make_folders(s->dirpath) : VOLT_OK;
+    int status = t->rank == 0 ? volt_make_folders(s->dirpath) : VOLT_OK;
     return agree_status(t, status);
 }
 

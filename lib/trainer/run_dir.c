@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "core/fs.h"
 #include "core/log.h"
 #include "trainer/trainer_internal.h"
 
@@ -27,31 +28,6 @@ static char *join_path(const char *a, const char *b) {
     char *path = malloc(size);
     if (path) snprintf(path, size, "%s/%s", a, b);
     return path;
-}
-
-/* mkdir -p */
-static int make_folders(const char *path) {
-    size_t length = strlen(path);
-    char *copy = malloc(length + 1);
-    VOLT_CHECK_ALLOC(copy, length + 1);
-    memcpy(copy, path, length + 1);
-    for (size_t i = 1; i <= length; i++) {
-        if (copy[i] != '/' && copy[i] != '\0') continue;
-        char saved = copy[i];
-        copy[i] = '\0';
-        if (mkdir(copy, 0777) != 0 && errno != EEXIST) {
-            int status =
-                VOLT_ERROR(VOLT_ERR_IO, "cannot create folder %s: %s", copy, strerror(errno));
-            free(copy);
-            return status;
-        }
-        copy[i] = saved;
-    }
-    free(copy);
-    struct stat info;
-    if (stat(path, &info) != 0 || !S_ISDIR(info.st_mode))
-        return VOLT_ERROR(VOLT_ERR_IO, "%s exists and is not a folder", path);
-    return VOLT_OK;
 }
 
 /* One more than the largest version_<n> in folder (0 when there is none). */
@@ -156,7 +132,7 @@ static int open_run_dir_here(volt_trainer *t, const char *module_name) {
                                                          : "model";
         char *parent = join_path(t->options.default_root_dir, name);
         VOLT_CHECK_ALLOC(parent, strlen(t->options.default_root_dir) + strlen(name) + 2);
-        int status = make_folders(parent);
+        int status = volt_make_folders(parent);
         if (status == VOLT_OK)
             status = make_version_folder(parent, t->options.version, &t->log_dir);
         free(parent);
