@@ -205,6 +205,19 @@ static int new_ckpt(volt_comm *comm, const char *path, int writing, volt_ckpt **
     return VOLT_OK;
 }
 
+/* new_ckpt on every rank of comm, agreed: all have one, or none (and the same error). */
+static int agreed_new_ckpt(volt_comm *comm, const char *path, int writing, volt_ckpt **out) {
+    volt_ckpt *ckpt = NULL;
+    int status = new_ckpt(comm, path, writing, &ckpt);
+    if (comm) status = volt_comm_agree(comm, status);
+    if (status != VOLT_OK) {
+        if (ckpt) ckpt_free(ckpt); /* made here, not on another rank */
+        return status;
+    }
+    *out = ckpt;
+    return VOLT_OK;
+}
+
 /* MPI-IO with a group; collective metadata only when writing (readers open different
  * objects: each its own range). */
 static hid_t file_access(volt_ckpt *ckpt) {
@@ -245,13 +258,9 @@ static void replicated_range(const volt_ckpt *ckpt, size_t flat_size, size_t *lo
 int volt_ckpt_create(volt_comm *comm, const char *path, volt_ckpt **out) {
     VOLT_CHECK_ARG(path && *path && out);
     *out = NULL;
-    volt_ckpt *ckpt = NULL;
-    int status = new_ckpt(comm, path, 1, &ckpt);
-    if (comm) status = volt_comm_agree(comm, status);
-    if (status != VOLT_OK) {
-        if (ckpt) ckpt_free(ckpt); /* made here, not on another rank */
-        return status;
-    }
+    volt_ckpt *ckpt;
+    VOLT_CHECK(agreed_new_ckpt(comm, path, 1, &ckpt));
+    int status = VOLT_OK;
     volt_h5_quiet quiet;
     volt_h5_enter(&quiet);
     hid_t fapl = file_access(ckpt);
@@ -498,13 +507,9 @@ static int read_attribute(volt_ckpt *ckpt, const char *group_path, const char *n
 int volt_ckpt_open(volt_comm *comm, const char *path, volt_ckpt **out) {
     VOLT_CHECK_ARG(path && out);
     *out = NULL;
-    volt_ckpt *ckpt = NULL;
-    int status = new_ckpt(comm, path, 0, &ckpt);
-    if (comm) status = volt_comm_agree(comm, status);
-    if (status != VOLT_OK) {
-        if (ckpt) ckpt_free(ckpt); /* made here, not on another rank */
-        return status;
-    }
+    volt_ckpt *ckpt;
+    VOLT_CHECK(agreed_new_ckpt(comm, path, 0, &ckpt));
+    int status = VOLT_OK;
     volt_h5_quiet quiet;
     volt_h5_enter(&quiet);
     if (access(path, R_OK) != 0)
