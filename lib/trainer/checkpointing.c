@@ -418,7 +418,10 @@ static int preemption_folder(volt_trainer *t, char *dir, size_t size) {
     int n = dirpath ? snprintf(dir, size, "%s", dirpath)
                     : snprintf(dir, size, "%s/checkpoints", log_dir ? log_dir : ".");
     if (n < 0 || (size_t)n >= size)
-        return VOLT_ERROR(VOLT_ERR_IO, "the checkpoint folder's path is too long");
+        return VOLT_ERROR(VOLT_ERR_IO, "the checkpoint folder %s%s is too long a path (%zu "
+                          "bytes at most)",
+                          dirpath ? dirpath : log_dir ? log_dir : ".", dirpath ? "" : "/checkpoints",
+                          size - 1);
     return volt_make_folders(dir);
 }
 

@@ -177,7 +177,7 @@ static int model_checkpoint_fit_start(volt_callback *cb, volt_trainer *t, volt_m
         s->dirpath = malloc(n);
         if (s->dirpath) snprintf(s->dirpath, n, "%s/checkpoints", log_dir ? log_dir : ".");
     }
-    VOLT_CHECK_ALLOC(s->dirpath, 64);
+    VOLT_CHECK_ALLOC(s->dirpath, strlen(s->dirpath_option ? s->dirpath_option : "") + 64);
     forget_kept(s);
     s->last_saved_step = -1;
     s->last_save_time = volt_clock_seconds();
