@@ -9,12 +9,12 @@
  * the same folder, twice: over the same file again (its page cache reused), and into a
  * new file then renamed over the old one, as a checkpoint is written (the previous file
  * stays whole until the rename, so the new one needs fresh pages: on this kind of VM,
- * pages just freed are handed back to the host and are slow to get again). Reads: Volt reads the model on every rank and the optimizer state of
- * each rank's shard (what a ZeRO-1 resume reads) against `dd of=/dev/null` of the file.
- * Before each read the page cache is dropped when the kernel lets us (root, not in a
- * container), so that both read from the disk; otherwise the report says the reads
- * were cached. Volt and dd take turns, REPS times, in rotating order; medians, and
- * ratios as bandwidths (dd time / Volt time: >= 1 means Volt is as fast).
+ * pages just freed are handed back to the host and are slow to get again). Reads: Volt reads the
+ * model on every rank and the optimizer state of each rank's shard (what a ZeRO-1 resume reads)
+ * against `dd of=/dev/null` of the file. Before each read the page cache is dropped when the kernel
+ * lets us (root, not in a container), so that both read from the disk; otherwise the report says
+ * the reads were cached. Volt and dd take turns, REPS times, in rotating order; medians, and ratios
+ * as bandwidths (dd time / Volt time: >= 1 means Volt is as fast).
  *
  * Part 2, the demo's share (when a Fashion-MNIST file in Volt's layout is given): the
  * demo's configuration (MLP 784-256-10, per-rank batch 64) fits 3 epochs on 2 ranks; a
@@ -131,8 +131,7 @@ static double volt_write(volt_comm *world, model *m, const char *path, int shard
         status = sharded ? volt_ckpt_write_optimizer(ckpt, m->params, m->shard, m->shard_offset,
                                                      m->shard_length, 0, "adamw")
                          : volt_ckpt_write_optimizer(ckpt, m->params, m->full, 0,
-                                                     volt_params_flat_size(m->params), 1,
-                                                     "adamw");
+                                                     volt_params_flat_size(m->params), 1, "adamw");
     check(volt_ckpt_commit(ckpt, status));
     return volt_clock_seconds() - t0; /* commit ends agreed on every rank */
 }
@@ -214,11 +213,14 @@ static void demo_share(const char *data_path, const char *dir, int rank, FILE *c
     char root[600];
     snprintf(root, sizeof root, "%s/runs", dir);
     const char *settings[][2] = {
-        {"data.path", data_path},          {"trainer.max_epochs", "3"},
-        {"trainer.default_root_dir", root}, {"trainer.enable_progress_bar", "false"},
+        {"data.path", data_path},
+        {"trainer.max_epochs", "3"},
+        {"trainer.default_root_dir", root},
+        {"trainer.enable_progress_bar", "false"},
         {"trainer.enable_checkpointing", "false"}, /* the timer saves instead */
         {"trainer.enable_model_summary", "false"},
-        {"model.input_size", "784"},         {"model.num_classes", "10"},
+        {"model.input_size", "784"},
+        {"model.num_classes", "10"},
     };
     for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
         check(volt_config_set(config, settings[i][0], settings[i][1], "bench_ckpt_io"));
@@ -294,8 +296,8 @@ int main(int argc, char **argv) {
             switch ((r + k) % 4) {
             case 0:
                 snprintf(command, sizeof command,
-                         "dd if=/dev/zero of='%s' bs=8M count=%ld conv=fsync status=none",
-                         dd_path, blocks);
+                         "dd if=/dev/zero of='%s' bs=8M count=%ld conv=fsync status=none", dd_path,
+                         blocks);
                 dd_w[r] = timed_command(command, rank);
                 break;
             case 1: /* the same bytes written as a checkpoint is: into a new file while the
@@ -355,8 +357,8 @@ int main(int argc, char **argv) {
                     "write_dd_s,%.4f\nwrite_ddp_s,%.4f\n"
                     "write_zero1_s,%.4f\nread_dd_s,%.4f\nread_volt_s,%.4f\n"
                     "write_ratio_ddp,%.4f\nwrite_ratio_zero1,%.4f\nread_ratio,%.4f\n",
-                    bytes, cold, w_new, w_dd, w_ddp, w_zero, r_dd, r_volt, w_dd / w_ddp, w_dd / w_zero,
-                    r_dd / r_volt);
+                    bytes, cold, w_new, w_dd, w_ddp, w_zero, r_dd, r_volt, w_dd / w_ddp,
+                    w_dd / w_zero, r_dd / r_volt);
         unlink(path);
         unlink(dd_path);
     }

@@ -29,7 +29,7 @@ struct volt_ckpt {
     int rank, size;
     int writing;
     hid_t file;
-    hid_t xfer; /* data transfer properties: collective when writing with MPI */
+    hid_t xfer;      /* data transfer properties: collective when writing with MPI */
     char *path;      /* the final path */
     char *temp_path; /* writing: where the data goes until commit */
     int status;      /* writing: the first failure of this rank (reported by commit) */
@@ -124,16 +124,15 @@ static int path_exists(hid_t file, const char *path) {
 
 /* Writes the range [a, b) of a tensor of ndim dims from data (holding exactly it) into
  * the dataset, collectively. */
-static int write_range(volt_ckpt *ckpt, hid_t dataset, hid_t type, int ndim,
-                       const hsize_t *dims, hsize_t a, hsize_t b, const void *data) {
+static int write_range(volt_ckpt *ckpt, hid_t dataset, hid_t type, int ndim, const hsize_t *dims,
+                       hsize_t a, hsize_t b, const void *data) {
     hid_t file_space = H5Dget_space(dataset);
     hsize_t n = b > a ? b - a : 1;
     hid_t memory_space = H5Screate_simple(1, &n, NULL);
-    int failed = file_space < 0 || memory_space < 0 ||
-                 select_range(file_space, ndim, dims, a, b) < 0;
+    int failed =
+        file_space < 0 || memory_space < 0 || select_range(file_space, ndim, dims, a, b) < 0;
     if (!failed && b <= a) failed = H5Sselect_none(memory_space) < 0;
-    if (!failed)
-        failed = H5Dwrite(dataset, type, memory_space, file_space, ckpt->xfer, data) < 0;
+    if (!failed) failed = H5Dwrite(dataset, type, memory_space, file_space, ckpt->xfer, data) < 0;
     if (memory_space >= 0) H5Sclose(memory_space);
     if (file_space >= 0) H5Sclose(file_space);
     return failed ? -1 : 0;
@@ -268,8 +267,8 @@ int volt_ckpt_create(volt_comm *comm, const char *path, volt_ckpt **out) {
     if (fapl >= 0) H5Pclose(fapl);
     if (ckpt->file < 0) {
         volt_h5_reason_buffer reason = volt_h5_reason();
-        status = VOLT_ERROR(VOLT_ERR_IO, "cannot create the checkpoint file %s%s",
-                            ckpt->temp_path, reason.text);
+        status = VOLT_ERROR(VOLT_ERR_IO, "cannot create the checkpoint file %s%s", ckpt->temp_path,
+                            reason.text);
     } else {
         ckpt->xfer = H5Pcreate(H5P_DATASET_XFER);
         if (comm) H5Pset_dxpl_mpio(ckpt->xfer, H5FD_MPIO_COLLECTIVE);
@@ -412,8 +411,7 @@ int volt_ckpt_put_long(volt_ckpt *ckpt, const char *group_path, const char *name
     return put_attribute(ckpt, group_path, name, H5T_NATIVE_INT64, &v);
 }
 
-int volt_ckpt_put_double(volt_ckpt *ckpt, const char *group_path, const char *name,
-                         double value) {
+int volt_ckpt_put_double(volt_ckpt *ckpt, const char *group_path, const char *name, double value) {
     return put_attribute(ckpt, group_path, name, H5T_NATIVE_DOUBLE, &value);
 }
 
@@ -443,8 +441,8 @@ static int put_in_place(const volt_ckpt *ckpt) {
     }
     close(fd);
     if (rename(ckpt->temp_path, ckpt->path) != 0)
-        return VOLT_ERROR(VOLT_ERR_IO, "checkpoint %s: cannot rename %s into place: %s",
-                          ckpt->path, ckpt->temp_path, strerror(errno));
+        return VOLT_ERROR(VOLT_ERR_IO, "checkpoint %s: cannot rename %s into place: %s", ckpt->path,
+                          ckpt->temp_path, strerror(errno));
     const char *slash = strrchr(ckpt->path, '/');
     char dir[4096];
     if (slash)
@@ -456,8 +454,8 @@ static int put_in_place(const volt_ckpt *ckpt) {
     if (dir_fd < 0 || fsync(dir_fd) != 0) {
         int error = errno;
         if (dir_fd >= 0) close(dir_fd);
-        return VOLT_ERROR(VOLT_ERR_IO, "checkpoint %s: cannot sync the folder %s: %s",
-                          ckpt->path, dir, strerror(error));
+        return VOLT_ERROR(VOLT_ERR_IO, "checkpoint %s: cannot sync the folder %s: %s", ckpt->path,
+                          dir, strerror(error));
     }
     close(dir_fd);
     return VOLT_OK;
@@ -485,15 +483,15 @@ int volt_ckpt_commit(volt_ckpt *ckpt, int local_status) {
 
 /* ---- reading ---------------------------------------------------------------------------- */
 
-static int read_attribute(volt_ckpt *ckpt, const char *group_path, const char *name,
-                          hid_t type, void *value) {
+static int read_attribute(volt_ckpt *ckpt, const char *group_path, const char *name, hid_t type,
+                          void *value) {
     char path[512];
     snprintf(path, sizeof path, "/%s", group_path);
     int status = VOLT_OK;
-    if (!path_exists(ckpt->file, path) || H5Aexists_by_name(ckpt->file, path, name,
-                                                            H5P_DEFAULT) <= 0)
-        return VOLT_ERROR(VOLT_ERR_IO, "checkpoint %s has no attribute %s of %s", ckpt->path,
-                          name, path);
+    if (!path_exists(ckpt->file, path) ||
+        H5Aexists_by_name(ckpt->file, path, name, H5P_DEFAULT) <= 0)
+        return VOLT_ERROR(VOLT_ERR_IO, "checkpoint %s has no attribute %s of %s", ckpt->path, name,
+                          path);
     hid_t attribute = H5Aopen_by_name(ckpt->file, path, name, H5P_DEFAULT, H5P_DEFAULT);
     if (attribute < 0 || H5Aread(attribute, type, value) < 0) {
         volt_h5_reason_buffer reason = volt_h5_reason();
@@ -513,12 +511,11 @@ int volt_ckpt_open(volt_comm *comm, const char *path, volt_ckpt **out) {
     volt_h5_quiet quiet;
     volt_h5_enter(&quiet);
     if (access(path, R_OK) != 0)
-        status = VOLT_ERROR(VOLT_ERR_IO, "cannot read the checkpoint %s: %s", path,
-                            strerror(errno));
+        status =
+            VOLT_ERROR(VOLT_ERR_IO, "cannot read the checkpoint %s: %s", path, strerror(errno));
     else if (H5Fis_hdf5(path) <= 0)
         status = VOLT_ERROR(VOLT_ERR_IO,
-                            "the checkpoint %s is not an HDF5 file (truncated or corrupt?)",
-                            path);
+                            "the checkpoint %s is not an HDF5 file (truncated or corrupt?)", path);
     volt_h5_leave(&quiet);
     /* every rank sees the file alike before the collective open (MPI_File_open) */
     status = agree(ckpt, status);
@@ -533,9 +530,9 @@ int volt_ckpt_open(volt_comm *comm, const char *path, volt_ckpt **out) {
         if (fapl >= 0) H5Pclose(fapl);
         if (ckpt->file < 0) {
             volt_h5_reason_buffer reason = volt_h5_reason();
-            status = VOLT_ERROR(VOLT_ERR_IO,
-                                "cannot open the checkpoint %s (truncated or corrupt?)%s", path,
-                                reason.text);
+            status =
+                VOLT_ERROR(VOLT_ERR_IO, "cannot open the checkpoint %s (truncated or corrupt?)%s",
+                           path, reason.text);
         }
     }
     if (status == VOLT_OK) {
@@ -578,8 +575,8 @@ void volt_ckpt_close(volt_ckpt *ckpt) {
 const char *volt_ckpt_path(const volt_ckpt *ckpt) { return ckpt ? ckpt->path : NULL; }
 
 /* Opens path as a float dataset of the parameter's shape, or fails naming what differs. */
-static int open_tensor(volt_ckpt *ckpt, const char *path, const volt_param *param,
-                       volt_dtype dtype, hid_t *out) {
+static int open_tensor(volt_ckpt *ckpt, const char *path, const volt_param *param, volt_dtype dtype,
+                       hid_t *out) {
     *out = -1;
     if (!path_exists(ckpt->file, path))
         return VOLT_ERROR(VOLT_ERR_IO, "checkpoint %s has no tensor %s (the model has %s)",
@@ -605,14 +602,11 @@ static int open_tensor(volt_ckpt *ckpt, const char *path, const volt_param *para
                      "%s%ld", d ? ", " : "", t->shape[d]);
         strcat(file_shape, "]");
         strcat(model_shape, "]");
-        status = VOLT_ERROR(VOLT_ERR_SHAPE,
-                            "checkpoint %s: %s has shape %s, the model's %s has %s", ckpt->path,
-                            path, file_shape, param->name, model_shape);
-    } else if (H5Tget_class(type) != H5T_FLOAT ||
-               H5Tget_size(type) != volt_dtype_size(dtype)) {
-        status = VOLT_ERROR(VOLT_ERR_SHAPE,
-                            "checkpoint %s: %s is not %s (the model's dtype)", ckpt->path, path,
-                            dtype == VOLT_F64 ? "f64" : "f32");
+        status = VOLT_ERROR(VOLT_ERR_SHAPE, "checkpoint %s: %s has shape %s, the model's %s has %s",
+                            ckpt->path, path, file_shape, param->name, model_shape);
+    } else if (H5Tget_class(type) != H5T_FLOAT || H5Tget_size(type) != volt_dtype_size(dtype)) {
+        status = VOLT_ERROR(VOLT_ERR_SHAPE, "checkpoint %s: %s is not %s (the model's dtype)",
+                            ckpt->path, path, dtype == VOLT_F64 ? "f64" : "f32");
     }
     if (type >= 0) H5Tclose(type);
     if (space >= 0) H5Sclose(space);
@@ -763,8 +757,7 @@ int volt_ckpt_get_long(volt_ckpt *ckpt, const char *group_path, const char *name
     return status;
 }
 
-int volt_ckpt_get_double(volt_ckpt *ckpt, const char *group_path, const char *name,
-                         double *out) {
+int volt_ckpt_get_double(volt_ckpt *ckpt, const char *group_path, const char *name, double *out) {
     VOLT_CHECK_ARG(ckpt && group_path && name && out);
     volt_h5_quiet quiet;
     volt_h5_enter(&quiet);
@@ -789,8 +782,10 @@ int volt_ckpt_get_string(volt_ckpt *ckpt, const char *group_path, const char *na
         hid_t attribute = H5Aopen_by_name(ckpt->file, path, name, H5P_DEFAULT, H5P_DEFAULT);
         hid_t type = attribute >= 0 ? H5Aget_type(attribute) : -1;
         if (type < 0 || H5Tget_class(type) != H5T_STRING || H5Tis_variable_str(type) > 0) {
-            status = VOLT_ERROR(VOLT_ERR_IO, "checkpoint %s: the attribute %s of %s is not a "
-                                "fixed-length string", ckpt->path, name, path);
+            status = VOLT_ERROR(VOLT_ERR_IO,
+                                "checkpoint %s: the attribute %s of %s is not a "
+                                "fixed-length string",
+                                ckpt->path, name, path);
         } else {
             size_t size = H5Tget_size(type);
             char *text = calloc(size + 1, 1);

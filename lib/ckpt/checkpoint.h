@@ -61,10 +61,10 @@ VOLT_NODISCARD int volt_ckpt_write_optimizer(volt_ckpt *ckpt, volt_params *param
  * created with its parents when missing. Values must be the same on every rank. */
 VOLT_NODISCARD int volt_ckpt_put_long(volt_ckpt *ckpt, const char *group_path, const char *name,
                                       long value);
-VOLT_NODISCARD int volt_ckpt_put_double(volt_ckpt *ckpt, const char *group_path,
-                                        const char *name, double value);
-VOLT_NODISCARD int volt_ckpt_put_string(volt_ckpt *ckpt, const char *group_path,
-                                        const char *name, const char *value);
+VOLT_NODISCARD int volt_ckpt_put_double(volt_ckpt *ckpt, const char *group_path, const char *name,
+                                        double value);
+VOLT_NODISCARD int volt_ckpt_put_string(volt_ckpt *ckpt, const char *group_path, const char *name,
+                                        const char *value);
 
 /* Closes the file and, when every rank succeeded (local_status VOLT_OK everywhere and
  * the close too), puts it in place atomically (see above). Otherwise the temporary file
@@ -90,17 +90,17 @@ int volt_ckpt_has_optimizer(const volt_ckpt *ckpt);
  * into the optimizer (whose range it must be), and its step count. The file's optimizer
  * kind must be kind. Not agreed. */
 VOLT_NODISCARD int volt_ckpt_read_optimizer(volt_ckpt *ckpt, volt_params *params,
-                                            volt_optimizer *optimizer, size_t offset,
-                                            size_t length, const char *kind);
+                                            volt_optimizer *optimizer, size_t offset, size_t length,
+                                            const char *kind);
 
 /* Attributes: a missing one is VOLT_ERR_IO naming it (and the file). get_string
  * returns a malloc'd copy. */
 VOLT_NODISCARD int volt_ckpt_get_long(volt_ckpt *ckpt, const char *group_path, const char *name,
                                       long *out);
-VOLT_NODISCARD int volt_ckpt_get_double(volt_ckpt *ckpt, const char *group_path,
-                                        const char *name, double *out);
-VOLT_NODISCARD int volt_ckpt_get_string(volt_ckpt *ckpt, const char *group_path,
-                                        const char *name, char **out);
+VOLT_NODISCARD int volt_ckpt_get_double(volt_ckpt *ckpt, const char *group_path, const char *name,
+                                        double *out);
+VOLT_NODISCARD int volt_ckpt_get_string(volt_ckpt *ckpt, const char *group_path, const char *name,
+                                        char **out);
 /* Whether group_path exists and, when name is not NULL, has that attribute. */
 int volt_ckpt_has(volt_ckpt *ckpt, const char *group_path, const char *name);
 

@@ -50,8 +50,8 @@ struct volt_prof {
     int overflowed; /* regions past VOLT_PROF_MAX_REGIONS, charged to their parent */
     frame stack[VOLT_PROF_MAX_DEPTH];
     int depth;
-    int skipped;       /* begins past VOLT_PROF_MAX_DEPTH not yet ended */
-    long mismatches;   /* volt_prof_end with another name than the innermost region's */
+    int skipped;     /* begins past VOLT_PROF_MAX_DEPTH not yet ended */
+    long mismatches; /* volt_prof_end with another name than the innermost region's */
     int root_closed;
     /* PAPI */
     int papi_active;
@@ -114,8 +114,7 @@ static void setup_papi(volt_prof *prof, const char *events) {
     if (!cpu || cpu->disabled || cpu->num_cntrs == 0) {
         snprintf(prof->papi_status, sizeof prof->papi_status,
                  "no hardware counters here (PAPI's CPU component: %s): timers only",
-                 cpu && cpu->disabled_reason[0] ? cpu->disabled_reason
-                                                : "it reports 0 counters");
+                 cpu && cpu->disabled_reason[0] ? cpu->disabled_reason : "it reports 0 counters");
         return;
     }
     prof->event_set = PAPI_NULL;
@@ -210,15 +209,14 @@ void volt_prof_destroy(volt_prof *prof) {
 
 static int find_or_add(volt_prof *prof, int parent, const char *name) {
     for (int i = 1; i < prof->region_count; i++)
-        if (prof->regions[i].parent == parent && strcmp(prof->regions[i].name, name) == 0)
-            return i;
+        if (prof->regions[i].parent == parent && strcmp(prof->regions[i].name, name) == 0) return i;
     if (prof->region_count == VOLT_PROF_MAX_REGIONS) {
         prof->overflowed++;
         return -1;
     }
     int row = prof->region_count++;
-    prof->regions[row] = (region){
-        .name = name, .parent = parent, .depth = prof->regions[parent].depth + 1};
+    prof->regions[row] =
+        (region){.name = name, .parent = parent, .depth = prof->regions[parent].depth + 1};
     return row;
 }
 
@@ -286,7 +284,8 @@ void volt_prof_end(volt_prof *prof, const char *name) {
         prof->skipped--;
         return;
     }
-    if (prof->depth <= 1 || strcmp(prof->regions[prof->stack[prof->depth - 1].row].name, name) != 0) {
+    if (prof->depth <= 1 ||
+        strcmp(prof->regions[prof->stack[prof->depth - 1].row].name, name) != 0) {
         prof->mismatches++;
         return;
     }
@@ -414,8 +413,8 @@ int volt_prof_report(volt_prof *prof, MPI_Comm comm, FILE *out) {
         for (int i = 0; i < n; i++) self_sum += sums[i * PER_ROW + 1] / size;
         fprintf(out, "Profile: %d rank%s, %.3f s (the slowest rank); %s\n", size,
                 size == 1 ? "" : "s", total, prof->papi_status);
-        fprintf(out, "%-34s %8s %10s %8s %7s %10s %9s %9s", "region", "count", "max s",
-                "max/min", "%", "self s", "GFLOP/s", "MB comm");
+        fprintf(out, "%-34s %8s %10s %8s %7s %10s %9s %9s", "region", "count", "max s", "max/min",
+                "%", "self s", "GFLOP/s", "MB comm");
         for (int e = 0; e < events; e++) fprintf(out, " %14s", prof->event_names[e]);
         if (events >= 2) fprintf(out, " %5s", "IPC");
         fprintf(out, "\n");
@@ -432,10 +431,9 @@ int volt_prof_report(volt_prof *prof, MPI_Comm comm, FILE *out) {
             for (int j = 0; j < n; j++)
                 for (int a = prof->regions[j].parent; a >= 0; a = prof->regions[a].parent)
                     if (a == i) inclusive_flops += sums[j * PER_ROW + 2];
-            fprintf(out, "%-34s %8ld %10.4f %8.2f %6.1f%% %10.4f %9.2f %9.2f", label,
-                    count_max[i], max_s, min_s > 0 ? max_s / min_s : 1.0,
-                    total > 0 ? 100.0 * max_s / total : 0.0, sums[i * PER_ROW + 1] / size,
-                    max_s > 0 ? inclusive_flops / max_s / 1e9 : 0.0,
+            fprintf(out, "%-34s %8ld %10.4f %8.2f %6.1f%% %10.4f %9.2f %9.2f", label, count_max[i],
+                    max_s, min_s > 0 ? max_s / min_s : 1.0, total > 0 ? 100.0 * max_s / total : 0.0,
+                    sums[i * PER_ROW + 1] / size, max_s > 0 ? inclusive_flops / max_s / 1e9 : 0.0,
                     sums[i * PER_ROW + 3] / 1e6);
             for (int e = 0; e < events; e++)
                 fprintf(out, " %14lld", counter_sums[i * VOLT_PROF_MAX_EVENTS + e]);
@@ -446,8 +444,7 @@ int volt_prof_report(volt_prof *prof, MPI_Comm comm, FILE *out) {
             }
             fprintf(out, "\n");
         }
-        fprintf(out,
-                "self times add up to %.4f s (mean over ranks; the total's mean is %.4f s)\n",
+        fprintf(out, "self times add up to %.4f s (mean over ranks; the total's mean is %.4f s)\n",
                 self_sum, sums[0] / size);
         fprintf(out, "peak resident memory per rank: %.1f MB (max), %.1f MB (min)\n", rss_max,
                 rss_min);
@@ -455,8 +452,8 @@ int volt_prof_report(volt_prof *prof, MPI_Comm comm, FILE *out) {
             fprintf(out,
                     "note: %ld region ends did not match the open region, %d regions past the "
                     "limit of %d or depth %d, %ld trace events dropped\n",
-                    prof->mismatches, prof->overflowed, VOLT_PROF_MAX_REGIONS,
-                    VOLT_PROF_MAX_DEPTH, prof->events_dropped);
+                    prof->mismatches, prof->overflowed, VOLT_PROF_MAX_REGIONS, VOLT_PROF_MAX_DEPTH,
+                    prof->events_dropped);
     }
     free(mine), free(maxs), free(mins), free(sums), free(counters), free(counter_sums);
     return VOLT_OK;
@@ -482,15 +479,16 @@ int volt_prof_write_trace(const volt_prof *prof, const char *path, int rank) {
     FILE *f = fopen(path, "w");
     if (!f) return VOLT_ERROR(VOLT_ERR_IO, "cannot write the trace %s: %s", path, strerror(errno));
     fprintf(f, "{\"displayTimeUnit\": \"ms\", \"traceEvents\": [\n");
-    fprintf(f, "{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": %d, \"tid\": 0, "
-               "\"args\": {\"name\": \"rank %d\"}}",
+    fprintf(f,
+            "{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": %d, \"tid\": 0, "
+            "\"args\": {\"name\": \"rank %d\"}}",
             rank, rank);
     for (long i = 0; i < prof->event_total; i++) {
         const trace_event *e = &prof->events[i];
         fprintf(f, ",\n{\"name\": ");
         json_string(f, prof->regions[e->row].name);
-        fprintf(f, ", \"ph\": \"X\", \"pid\": %d, \"tid\": 0, \"ts\": %.3f, \"dur\": %.3f}",
-                rank, e->start * 1e6, e->seconds * 1e6);
+        fprintf(f, ", \"ph\": \"X\", \"pid\": %d, \"tid\": 0, \"ts\": %.3f, \"dur\": %.3f}", rank,
+                e->start * 1e6, e->seconds * 1e6);
     }
     fprintf(f, "\n]}\n");
     if (ferror(f) | (fclose(f) != 0))

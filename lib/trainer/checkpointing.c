@@ -71,13 +71,14 @@ static int write_state(volt_trainer *t, volt_ckpt *ckpt, int weights_only) {
     int full = f && !weights_only;
     if (full) {
         if (f->zero)
-            note(&first, volt_ckpt_write_optimizer(
-                ckpt, params, volt_zero_optimizer(f->zero), volt_zero_shard_offset(f->zero),
-                volt_zero_shard_length(f->zero), 0, t->optimizer_label));
+            note(&first,
+                 volt_ckpt_write_optimizer(ckpt, params, volt_zero_optimizer(f->zero),
+                                           volt_zero_shard_offset(f->zero),
+                                           volt_zero_shard_length(f->zero), 0, t->optimizer_label));
         else
-            note(&first, volt_ckpt_write_optimizer(ckpt, params, f->optimizer, 0,
-                                                 volt_params_flat_size(params), 1,
-                                                 t->optimizer_label));
+            note(&first,
+                 volt_ckpt_write_optimizer(ckpt, params, f->optimizer, 0,
+                                           volt_params_flat_size(params), 1, t->optimizer_label));
     }
     const char *module = volt_module_ops_of(m)->name;
     note(&first, volt_ckpt_put_string(ckpt, "meta", "module", module ? module : ""));
@@ -86,10 +87,9 @@ static int write_state(volt_trainer *t, volt_ckpt *ckpt, int weights_only) {
     note(&first, volt_ckpt_put_long(ckpt, "meta", "current_epoch", t->current_epoch));
     note(&first, volt_ckpt_put_long(ckpt, "meta", "batches_done", t->batches_done));
     note(&first, volt_ckpt_put_long(ckpt, "meta", "epochs_done", t->epochs_done));
-    long global_batch = f && f->train_loader
-                            ? volt_loader_options_of(f->train_loader)->batch_size *
-                                  trainer_dp_size(t)
-                            : 0;
+    long global_batch = f && f->train_loader ? volt_loader_options_of(f->train_loader)->batch_size *
+                                                   trainer_dp_size(t)
+                                             : 0;
     note(&first, volt_ckpt_put_long(ckpt, "meta", "global_batch_size", global_batch));
     note(&first, volt_ckpt_put_long(ckpt, "meta", "rng_seed", (long)volt_graph_seed(t->graph)));
     note(&first, volt_ckpt_put_long(ckpt, "meta", "rng_step", t->train_batch_counter));
@@ -98,8 +98,8 @@ static int write_state(volt_trainer *t, volt_ckpt *ckpt, int weights_only) {
     snprintf(layout, sizeof layout, "dp=%d", trainer_dp_size(t));
     note(&first, volt_ckpt_put_string(ckpt, "meta", "layout", layout));
     note(&first, volt_ckpt_put_string(ckpt, "meta", "strategy", strategy_name(t->strategy)));
-    note(&first, volt_ckpt_put_long(ckpt, "meta", "world_size",
-                                  t->world ? volt_comm_size(t->world) : 1));
+    note(&first,
+         volt_ckpt_put_long(ckpt, "meta", "world_size", t->world ? volt_comm_size(t->world) : 1));
     char *yaml = config_yaml(t->config);
     if (!yaml) note(&first, VOLT_ERROR(VOLT_ERR_NOMEM, "cannot render the configuration as YAML"));
     note(&first, volt_ckpt_put_string(ckpt, "meta", "config", yaml ? yaml : ""));
@@ -161,8 +161,7 @@ static int read_state(volt_trainer *t, volt_module *m, fit_context *f, volt_ckpt
     if (f->zero)
         VOLT_CHECK(volt_ckpt_read_optimizer(ckpt, params, volt_zero_optimizer(f->zero),
                                             volt_zero_shard_offset(f->zero),
-                                            volt_zero_shard_length(f->zero),
-                                            t->optimizer_label));
+                                            volt_zero_shard_length(f->zero), t->optimizer_label));
     else
         VOLT_CHECK(volt_ckpt_read_optimizer(ckpt, params, f->optimizer, 0,
                                             volt_params_flat_size(params), t->optimizer_label));
@@ -300,9 +299,8 @@ int trainer_resolve_ckpt_path(volt_trainer *t, const char *module_name, const ch
     }
     if (!last) {
         if (is_auto) return VOLT_OK; /* a fresh start */
-        return VOLT_ERROR(VOLT_ERR_CONFIG,
-                          "ckpt_path=%s: no last.h5 in %s%s (is save_last on?)", text,
-                          dirpath ? dirpath : t->options.default_root_dir,
+        return VOLT_ERROR(VOLT_ERR_CONFIG, "ckpt_path=%s: no last.h5 in %s%s (is save_last on?)",
+                          text, dirpath ? dirpath : t->options.default_root_dir,
                           dirpath ? "" : "/<name>/version_*/checkpoints");
     }
     if (!is_best) {
@@ -314,8 +312,8 @@ int trainer_resolve_ckpt_path(volt_trainer *t, const char *module_name, const ch
     char *best = NULL;
     if (status == VOLT_OK) {
         if (volt_ckpt_has(ckpt, "meta/callbacks/ModelCheckpoint", "best_model_path"))
-            status = volt_ckpt_get_string(ckpt, "meta/callbacks/ModelCheckpoint",
-                                          "best_model_path", &best);
+            status = volt_ckpt_get_string(ckpt, "meta/callbacks/ModelCheckpoint", "best_model_path",
+                                          &best);
         volt_ckpt_close(ckpt);
     }
     if (status == VOLT_OK && (!best || !*best))
@@ -418,10 +416,13 @@ static int preemption_folder(volt_trainer *t, char *dir, size_t size) {
     int n = dirpath ? snprintf(dir, size, "%s", dirpath)
                     : snprintf(dir, size, "%s/checkpoints", log_dir ? log_dir : ".");
     if (n < 0 || (size_t)n >= size)
-        return VOLT_ERROR(VOLT_ERR_IO, "the checkpoint folder %s%s is too long a path (%zu "
+        return VOLT_ERROR(VOLT_ERR_IO,
+                          "the checkpoint folder %s%s is too long a path (%zu "
                           "bytes at most)",
-                          dirpath ? dirpath : log_dir ? log_dir : ".", dirpath ? "" : "/checkpoints",
-                          size - 1);
+                          dirpath   ? dirpath
+                          : log_dir ? log_dir
+                                    : ".",
+                          dirpath ? "" : "/checkpoints", size - 1);
     return volt_make_folders(dir);
 }
 
@@ -484,8 +485,9 @@ int trainer_save_preemption_checkpoint(volt_trainer *t) {
     snprintf(reason, sizeof reason,
              "%s received: saved %s at step %ld; requeue the job and resume with "
              "--ckpt_path=last",
-             t->preempt_signal == SIGTERM ? "SIGTERM" : t->preempt_signal == SIGUSR1 ? "SIGUSR1"
-                                                                                   : "a signal",
+             t->preempt_signal == SIGTERM   ? "SIGTERM"
+             : t->preempt_signal == SIGUSR1 ? "SIGUSR1"
+                                            : "a signal",
              path, t->global_step);
     free(t->stop_reason);
     t->stop_reason = strdup(reason);

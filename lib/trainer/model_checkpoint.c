@@ -113,7 +113,8 @@ static int model_checkpoint_setup(volt_callback *cb, const volt_config *config, 
     if (!s->filename || (s->dirpath_option == NULL && 0))
         return VOLT_ERROR(VOLT_ERR_NOMEM, "out of memory for ModelCheckpoint's options");
     char key[64] = "ModelCheckpoint";
-#define NAME(option) (index >= 0 ? (callbacks_option_key(key, sizeof key, index, option), key) : option)
+#define NAME(option)                                                                               \
+    (index >= 0 ? (callbacks_option_key(key, sizeof key, index, option), key) : option)
     if (s->save_top_k < -1)
         return VOLT_ERROR(VOLT_ERR_CONFIG, "%s = %ld: expected -1 (all), 0 (none) or k > 0",
                           NAME("save_top_k"), s->save_top_k);
@@ -137,8 +138,10 @@ static int model_checkpoint_setup(volt_callback *cb, const volt_config *config, 
         slash |= *p == '/' && depth == 0;
     }
     if (slash)
-        return VOLT_ERROR(VOLT_ERR_CONFIG, "%s = '%s': a file name, without '/' (set dirpath "
-                          "for the folder)", NAME("filename"), s->filename);
+        return VOLT_ERROR(VOLT_ERR_CONFIG,
+                          "%s = '%s': a file name, without '/' (set dirpath "
+                          "for the folder)",
+                          NAME("filename"), s->filename);
 #undef NAME
     s->last_saved_step = -1;
     return VOLT_OK;
@@ -269,8 +272,7 @@ static int link_last(const char *dir, const char *path) {
     if (link(path, temp) != 0)
         return VOLT_ERROR(VOLT_ERR_IO, "cannot link %s as %s: %s", path, temp, strerror(errno));
     if (rename(temp, last) != 0)
-        return VOLT_ERROR(VOLT_ERR_IO, "cannot rename %s to %s: %s", temp, last,
-                          strerror(errno));
+        return VOLT_ERROR(VOLT_ERR_IO, "cannot rename %s to %s: %s", temp, last, strerror(errno));
     int fd = open(dir, O_RDONLY | O_DIRECTORY);
     if (fd >= 0) {
         fsync(fd);
@@ -296,16 +298,17 @@ static int save_now(model_checkpoint *s, volt_trainer *t) {
             !volt_metrics_latest(volt_trainer_metrics(t), s->monitor, &decision.score)) {
             char key[64] = "ModelCheckpoint's monitor";
             if (s->index >= 0) callbacks_option_key(key, sizeof key, s->index, "monitor");
-            status = VOLT_ERROR(VOLT_ERR_CONFIG,
-                                "%s = '%s' has not been logged by step %ld (epoch %ld)", key,
-                                s->monitor, t->global_step, t->current_epoch);
+            status =
+                VOLT_ERROR(VOLT_ERR_CONFIG, "%s = '%s' has not been logged by step %ld (epoch %ld)",
+                           key, s->monitor, t->global_step, t->current_epoch);
         } else {
             status = format_name(s, t, decision.name, sizeof decision.name);
         }
     }
     if (t->world && volt_comm_size(t->world) > 1) {
         VOLT_CHECK(agree_status(t, status));
-        VOLT_CHECK(volt_comm_broadcast(t->world, &decision, sizeof decision / 4, VOLT_I32, 0, NULL));
+        VOLT_CHECK(
+            volt_comm_broadcast(t->world, &decision, sizeof decision / 4, VOLT_I32, 0, NULL));
     }
     VOLT_CHECK(status);
     double score = decision.score;
@@ -363,14 +366,13 @@ static int save_now(model_checkpoint *s, volt_trainer *t) {
             free(evicted);
             return status;
         }
-        VOLT_INFO("checkpoint %s (step %ld%s%s%s)", path, t->global_step,
-                  s->monitor ? ", " : "", s->monitor ? s->monitor : "",
-                  s->monitor ? " recorded" : "");
+        VOLT_INFO("checkpoint %s (step %ld%s%s%s)", path, t->global_step, s->monitor ? ", " : "",
+                  s->monitor ? s->monitor : "", s->monitor ? " recorded" : "");
     }
     /* only files of this folder: a resumed run's list also names its predecessor's */
     size_t dir_length = strlen(s->dirpath);
-    int ours = evicted && strncmp(evicted, s->dirpath, dir_length) == 0 &&
-               evicted[dir_length] == '/';
+    int ours =
+        evicted && strncmp(evicted, s->dirpath, dir_length) == 0 && evicted[dir_length] == '/';
     if (t->rank == 0 && ours && strcmp(evicted, path) != 0 && unlink(evicted) != 0 &&
         errno != ENOENT)
         VOLT_WARN("ModelCheckpoint: cannot delete %s: %s", evicted, strerror(errno));
@@ -398,8 +400,8 @@ static int model_checkpoint_batch_end(volt_callback *cb, volt_trainer *t, volt_m
     int due = s->every_n_train_steps > 0 && t->global_step > 0 &&
               t->global_step % s->every_n_train_steps == 0;
     if (!due && s->train_time_interval > 0) {
-        int32_t elapsed = t->rank == 0 &&
-                          volt_clock_seconds() - s->last_save_time >= s->train_time_interval;
+        int32_t elapsed =
+            t->rank == 0 && volt_clock_seconds() - s->last_save_time >= s->train_time_interval;
         if (t->world && volt_comm_size(t->world) > 1)
             VOLT_CHECK(volt_comm_broadcast(t->world, &elapsed, 1, VOLT_I32, 0, NULL));
         due = elapsed != 0;
@@ -435,8 +437,7 @@ static int model_checkpoint_state_save(volt_callback *cb, volt_trainer *t, volt_
     model_checkpoint *s = volt_callback_state(cb);
     int best = -1;
     for (int i = 0; i < s->kept_count; i++)
-        if (best < 0 || (s->monitor && better(s, s->kept[i].score, s->kept[best].score)))
-            best = i;
+        if (best < 0 || (s->monitor && better(s, s->kept[i].score, s->kept[best].score))) best = i;
     if (!s->monitor && s->kept_count > 0) best = s->kept_count - 1; /* the latest */
     /* one "score<TAB>path" line per kept file */
     size_t size = 1;
@@ -449,8 +450,8 @@ static int model_checkpoint_state_save(volt_callback *cb, volt_trainer *t, volt_
     int status = volt_ckpt_put_string(ckpt, group, "kept", list);
     free(list);
     VOLT_CHECK(status);
-    VOLT_CHECK(volt_ckpt_put_string(ckpt, group, "best_model_path",
-                                    best >= 0 ? s->kept[best].path : ""));
+    VOLT_CHECK(
+        volt_ckpt_put_string(ckpt, group, "best_model_path", best >= 0 ? s->kept[best].path : ""));
     VOLT_CHECK(volt_ckpt_put_double(ckpt, group, "best_model_score",
                                     best >= 0 ? s->kept[best].score : NAN));
     VOLT_CHECK(volt_ckpt_put_string(ckpt, group, "monitor", s->monitor ? s->monitor : ""));

@@ -179,7 +179,8 @@ VOLT_TEST(model_optimizer_and_attributes_round_trip) {
     char *big = malloc(BIG + 1);
     for (int i = 0; big && i < BIG; i++) big[i] = (char)('a' + i % 26);
     if (big) big[BIG] = '\0';
-    if (local == VOLT_OK) local = big ? volt_ckpt_put_string(ckpt, "meta", "big", big) : VOLT_ERR_NOMEM;
+    if (local == VOLT_OK)
+        local = big ? volt_ckpt_put_string(ckpt, "meta", "big", big) : VOLT_ERR_NOMEM;
     VOLT_EXPECT_OK(volt_ckpt_commit(ckpt, local));
     char temp[420];
     snprintf(temp, sizeof temp, "%s/.a.h5.tmp", dir);
@@ -266,8 +267,8 @@ VOLT_TEST(sharded_optimizer_state_reshards) {
     VOLT_EXPECT_OK(volt_ckpt_create(world, path, &ckpt));
     int local = volt_ckpt_write_model(ckpt, params);
     if (local == VOLT_OK)
-        local = volt_ckpt_write_optimizer(ckpt, params, opt, (size_t)rank * shard, shard, 0,
-                                          "adamw");
+        local =
+            volt_ckpt_write_optimizer(ckpt, params, opt, (size_t)rank * shard, shard, 0, "adamw");
     VOLT_EXPECT_OK(volt_ckpt_commit(ckpt, local));
 
     /* whole (unpadded store, as a single process would have it) */

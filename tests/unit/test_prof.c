@@ -68,7 +68,7 @@ VOLT_TEST(regions_nest_and_self_times_add_up_to_the_total) {
     }
     volt_prof_begin(prof, "forward"); /* another row: a forward outside "step" */
     volt_prof_end(prof, "forward");
-    spin(0.002); /* in no region: the root's self time */
+    spin(0.002);                         /* in no region: the root's self time */
     volt_prof_end(prof, "nothing open"); /* a mismatch: recorded, nothing closed */
     volt_prof_set_current(NULL);
 
@@ -90,7 +90,7 @@ VOLT_TEST(regions_nest_and_self_times_add_up_to_the_total) {
     VOLT_EXPECT_EQ_INT(other.count, 1);
     VOLT_EXPECT_EQ_INT(forward.depth, 2);
     VOLT_EXPECT(forward.flops == 3 * 2.0 * 64 * 128 * 32); /* exact */
-    VOLT_EXPECT(step.flops == 0);                         /* charged to the innermost only */
+    VOLT_EXPECT(step.flops == 0);                          /* charged to the innermost only */
     VOLT_EXPECT(comm.bytes == 3000);
     VOLT_EXPECT(step.seconds >= forward.seconds + comm.seconds);
     VOLT_EXPECT_NEAR(step.self_seconds, step.seconds - forward.seconds - comm.seconds, 1e-9);
@@ -154,8 +154,8 @@ VOLT_TEST(papi_counts_or_says_why_not) {
     } else {
         VOLT_EXPECT_STR_CONTAINS(status, "timers only");
         VOLT_EXPECT(strlen(status) > strlen("timers only") + 10); /* with a reason */
-        VOLT_EXPECT_STR_CONTAINS(text ? text : "", status);     /* said in the report */
-        VOLT_EXPECT(!strstr(text ? text : "", "IPC"));          /* no zero columns */
+        VOLT_EXPECT_STR_CONTAINS(text ? text : "", status);       /* said in the report */
+        VOLT_EXPECT(!strstr(text ? text : "", "IPC"));            /* no zero columns */
         printf("PAPI here: %s\n", status);
     }
     free(text);
@@ -184,7 +184,8 @@ VOLT_TEST(trace_is_chrome_trace_json) {
         fclose(f);
     }
     VOLT_EXPECT_STR_CONTAINS(text, "\"traceEvents\": [");
-    VOLT_EXPECT_STR_CONTAINS(text, "\"name\": \"a \\\"quoted\\\" name\", \"ph\": \"X\", \"pid\": 3");
+    VOLT_EXPECT_STR_CONTAINS(text,
+                             "\"name\": \"a \\\"quoted\\\" name\", \"ph\": \"X\", \"pid\": 3");
     VOLT_EXPECT_STR_CONTAINS(text, "\"name\": \"total\"");
     int events = 0;
     for (const char *p = text; (p = strstr(p, "\"ph\": \"X\"")); p++) events++;
