@@ -365,8 +365,9 @@ int main(int argc, char **argv) {
                "B (padded %zu / dp 2), ratio %.3f\n",
                ddp_bytes, ddp_bytes / 8, zero_bytes, padded, (double)zero_bytes / ddp_bytes);
         if (csv) {
-            fprintf(csv, "# efficiency_a_over_b,%.4f\n# overlap_b_over_c,%.4f\n"
-                         "# zero_d_over_b,%.4f\n# machine_limit_a_over_e,%.4f\n",
+            fprintf(csv,
+                    "# efficiency_a_over_b,%.4f\n# overlap_b_over_c,%.4f\n"
+                    "# zero_d_over_b,%.4f\n# machine_limit_a_over_e,%.4f\n",
                     efficiency, overlap, zero_ratio, median[0] / median[4]);
             fclose(csv);
             printf("wrote %s\n", path);

@@ -442,8 +442,7 @@ int main(int argc, char **argv) {
     if (strcmp(profiler_mode, "off") == 0)
         snprintf(path, sizeof path, "%s/trainer_overhead.csv", results);
     else
-        snprintf(path, sizeof path, "%s/trainer_overhead_profiler_%s.csv", results,
-                 profiler_mode);
+        snprintf(path, sizeof path, "%s/trainer_overhead_profiler_%s.csv", results, profiler_mode);
     write_csv(path, trainer, loop, steps, round_ratio, &blas);
 
     /* the temporary data and run folders */

@@ -414,8 +414,8 @@ static int open_split(volt_dataset *ds, const char *where) {
     ds->x = H5Dopen2(group, "x", access >= 0 ? access : H5P_DEFAULT);
     if (access >= 0) H5Pclose(access);
     if (ds->x < 0) {
-        status =
-            VOLT_ERROR(VOLT_ERR_IO, "%s: cannot open x as a dataset%s", where, volt_h5_reason().text);
+        status = VOLT_ERROR(VOLT_ERR_IO, "%s: cannot open x as a dataset%s", where,
+                            volt_h5_reason().text);
         goto done;
     }
     status = inspect_x(ds, where);
@@ -545,9 +545,10 @@ static int read_rows(const volt_dataset *ds, hid_t data, const char *name, hid_t
         count[0] = (hsize_t)(last - first + 1);
         if (H5Sselect_hyperslab(file_space, first == 0 ? H5S_SELECT_SET : H5S_SELECT_OR, start,
                                 NULL, count, NULL) < 0) {
-            status = VOLT_ERROR(
-                VOLT_ERR_HDF5, "data file '%s', split '%s': cannot select rows %ld..%ld of %s%s",
-                ds->path, split_names[ds->split], rows[first], rows[last], name, volt_h5_reason().text);
+            status = VOLT_ERROR(VOLT_ERR_HDF5,
+                                "data file '%s', split '%s': cannot select rows %ld..%ld of %s%s",
+                                ds->path, split_names[ds->split], rows[first], rows[last], name,
+                                volt_h5_reason().text);
             goto done;
         }
         first = last + 1;

@@ -54,9 +54,9 @@ static void start_bucket(volt_ddp *ddp, int b) {
     size_t element = volt_dtype_size(ddp->dtype);
     int blocking = b == ddp->bucket_count - 1;
     bucket->done = blocking;
-    int status = volt_comm_allreduce(ddp->comm, grad + bucket->offset * element,
-                                     bucket->length, ddp->dtype, VOLT_REDUCE_AVG,
-                                     blocking ? NULL : &bucket->request);
+    int status =
+        volt_comm_allreduce(ddp->comm, grad + bucket->offset * element, bucket->length, ddp->dtype,
+                            VOLT_REDUCE_AVG, blocking ? NULL : &bucket->request);
     if (status != VOLT_OK && ddp->deferred_status == VOLT_OK) {
         volt_error_push(status, __FILE__, __LINE__, __func__,
                         "%s the all-reduce of gradient bucket %d (%zu elements)",

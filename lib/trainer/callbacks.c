@@ -66,8 +66,7 @@ static const option_decl callback_options[] = {
      "ModelCheckpoint: save every so many seconds of training (0: off)"},
     {"save_weights_only", VOLT_CONFIG_BOOL, "false",
      "ModelCheckpoint: the model only (no optimizer state: cannot resume)"},
-    {"window", VOLT_CONFIG_INT, "20",
-     "ThroughputMonitor: batches averaged for each logged value"},
+    {"window", VOLT_CONFIG_INT, "20", "ThroughputMonitor: batches averaged for each logged value"},
     {"peak_tflops", VOLT_CONFIG_FLOAT, NULL,
      "ThroughputMonitor: one rank's peak TFLOP/s, for the model flops utilisation (mfu)"},
     {"max_depth", VOLT_CONFIG_INT, "1",
@@ -189,8 +188,8 @@ static int early_stopping_read_config(const volt_config *c, int index,
                                       volt_early_stopping_options *o) {
     char key[64];
     VOLT_CHECK(callbacks_check_own_options(c, index, "EarlyStopping",
-                                 "monitor min_delta patience mode check_finite "
-                                 "stopping_threshold divergence_threshold"));
+                                           "monitor min_delta patience mode check_finite "
+                                           "stopping_threshold divergence_threshold"));
     callbacks_option_key(key, sizeof key, index, "monitor");
     if (!volt_config_is_set(c, key))
         return VOLT_ERROR(VOLT_ERR_CONFIG,
@@ -226,7 +225,7 @@ static int early_stopping_setup(volt_callback *cb, const volt_config *config, in
     char key[64] = "EarlyStopping option";
     char where[80] = "EarlyStopping";
 #define OPTION_NAME(option)                                                                        \
-    (index >= 0 ? (callbacks_option_key(key, sizeof key, index, option), key)                                \
+    (index >= 0 ? (callbacks_option_key(key, sizeof key, index, option), key)                      \
                 : (snprintf(where, sizeof where, "EarlyStopping's %s", option), where))
     if (!o.monitor || !*o.monitor)
         return VOLT_ERROR(VOLT_ERR_CONFIG,
@@ -389,7 +388,8 @@ static int lr_monitor_setup(volt_callback *cb, const volt_config *config, int in
     const char *interval = "step";
     char key[64] = "LearningRateMonitor's logging_interval";
     if (index >= 0) {
-        VOLT_CHECK(callbacks_check_own_options(config, index, "LearningRateMonitor", "logging_interval"));
+        VOLT_CHECK(
+            callbacks_check_own_options(config, index, "LearningRateMonitor", "logging_interval"));
         callbacks_option_key(key, sizeof key, index, "logging_interval");
         VOLT_CHECK(volt_config_get_string(config, key, &interval));
     } else if (options && ((const volt_lr_monitor_options *)options)->logging_interval) {
@@ -430,7 +430,8 @@ const volt_callback_ops volt_lr_monitor_ops = {
     .on_train_epoch_end = lr_monitor_epoch_end,
 };
 
-/* ---- ThroughputMonitor ------------------------------------------------------------------------ */
+/* ---- ThroughputMonitor ------------------------------------------------------------------------
+ */
 
 /* Over a sliding window of training batches (their end times, global samples, and the
  * flops the trainer counted from the ops of forward and backward on this rank, times
@@ -455,8 +456,8 @@ static int throughput_setup(volt_callback *cb, const volt_config *config, int in
     s->window = 20;
     if (index >= 0) {
         char key[64];
-        VOLT_CHECK(callbacks_check_own_options(config, index, "ThroughputMonitor",
-                                               "window peak_tflops"));
+        VOLT_CHECK(
+            callbacks_check_own_options(config, index, "ThroughputMonitor", "window peak_tflops"));
         callbacks_option_key(key, sizeof key, index, "window");
         VOLT_CHECK(volt_config_get_int(config, key, &s->window));
         callbacks_option_key(key, sizeof key, index, "peak_tflops");

@@ -92,12 +92,17 @@ static int make_version_folder(const char *parent, long requested, char **out) {
 
 /* The run's hyperparameters for TensorBoard's HParams tab: the keys a sweep changes. */
 static int write_hparams(volt_trainer *t) {
-    static const char *const number_keys[] = {
-        "optimizer.lr", "optimizer.weight_decay", "data.batch_size", "trainer.max_epochs",
-        "trainer.max_steps", "trainer.accumulate_grad_batches", "trainer.gradient_clip_val",
-        "trainer.seed", "model.dropout"};
-    static const char *const string_keys[] = {"optimizer.name", "lr_scheduler.name",
-                                              "model.name", "model.hidden",
+    static const char *const number_keys[] = {"optimizer.lr",
+                                              "optimizer.weight_decay",
+                                              "data.batch_size",
+                                              "trainer.max_epochs",
+                                              "trainer.max_steps",
+                                              "trainer.accumulate_grad_batches",
+                                              "trainer.gradient_clip_val",
+                                              "trainer.seed",
+                                              "model.dropout"};
+    static const char *const string_keys[] = {"optimizer.name",   "lr_scheduler.name",
+                                              "model.name",       "model.hidden",
                                               "model.activation", "trainer.strategy"};
     volt_tb_hparam hparams[32];
     int n = 0;
@@ -190,7 +195,6 @@ int trainer_flush_tensorboard(volt_trainer *t) {
     if (t->tensorboard) VOLT_CHECK(volt_tb_flush(t->tensorboard));
     return VOLT_OK;
 }
-
 
 /* ---- predictions.csv ------------------------------------------------------------------------ */
 

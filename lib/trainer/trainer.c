@@ -195,8 +195,8 @@ static int add_row(volt_trainer *t, volt_metric_values values) {
     if (!t->csv || values.count == 0) return VOLT_OK;
     VOLT_CHECK(volt_csv_logger_add(t->csv, log_step(t), t->current_epoch, values));
     for (int i = 0; t->tensorboard && i < values.count; i++) /* the same row, as scalars */
-        VOLT_CHECK(volt_tb_add_scalar(t->tensorboard, values.names[i], values.values[i],
-                                      log_step(t), 0));
+        VOLT_CHECK(
+            volt_tb_add_scalar(t->tensorboard, values.names[i], values.values[i], log_step(t), 0));
     return VOLT_OK;
 }
 
@@ -916,8 +916,7 @@ static int profile_report(volt_trainer *t) {
     free(text);
     if (status == VOLT_OK && t->options.profiler_trace) {
         char path[4200];
-        snprintf(path, sizeof path, "%s/trace_rank%d.json", t->log_dir ? t->log_dir : ".",
-                 t->rank);
+        snprintf(path, sizeof path, "%s/trace_rank%d.json", t->log_dir ? t->log_dir : ".", t->rank);
         status = volt_prof_write_trace(t->prof, path, t->rank);
     }
     return agree(t, status);

@@ -82,8 +82,8 @@ VOLT_NODISCARD int volt_trainer_fit(volt_trainer *trainer, volt_module *m, volt_
  * with the next unseen batch of the same order), the random streams and the callbacks'
  * states are restored, so a resumed run on the same layout takes bit-identical steps.
  * The checkpoint may come from any rank layout and strategy (shapes are global). */
-VOLT_NODISCARD int volt_trainer_fit_from(volt_trainer *trainer, volt_module *m,
-                                         volt_datamodule *dm, const char *ckpt_path);
+VOLT_NODISCARD int volt_trainer_fit_from(volt_trainer *trainer, volt_module *m, volt_datamodule *dm,
+                                         const char *ckpt_path);
 /* Loads the model's weights (every tensor; with trainer.strict_loading, the default, no
  * other either) from a checkpoint before
  * validate, test or predict: a path, "last", "best" or "auto" as for

@@ -85,10 +85,10 @@ typedef struct trainer_options {
     int enable_checkpointing;
     int checkpoint_on_signal;
     int strict_loading;
-    int tensorboard;             /* trainer.logger: tensorboard (metrics.csv too) */
-    volt_prof_mode profiler;     /* trainer.profiler */
-    const char *papi_events;     /* profiler.papi_events (NULL: the default set) */
-    int profiler_trace;          /* profiler.trace */
+    int tensorboard;         /* trainer.logger: tensorboard (metrics.csv too) */
+    volt_prof_mode profiler; /* trainer.profiler */
+    const char *papi_events; /* profiler.papi_events (NULL: the default set) */
+    int profiler_trace;      /* profiler.trace */
     const char *default_root_dir;
     const char *name;        /* "": the module's name */
     long version;            /* -1: the next free number */
@@ -128,7 +128,7 @@ struct volt_trainer {
     long current_epoch;
     long global_step; /* optimizer steps in this fit */
     long epochs_done; /* training epochs completed in this fit */
-    long batches_done; /* training batches of current_epoch done (optimizer step included) */
+    long batches_done;        /* training batches of current_epoch done (optimizer step included) */
     long train_batch_counter; /* training batches run in this fit: the graph's step for the
                                * next one, so that its random streams survive a resume */
     long resume_batch;        /* the first epoch after a resume starts at this batch */

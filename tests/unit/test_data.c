@@ -1,8 +1,9 @@
 /* tests/unit/test_data.c — the data layer: the HDF5 layout reader (values, normalisation,
  * order and repeats, every bad input with its message), the epoch order, batching, the
  * prefetch thread (same batches as without it, clean shutdown mid-epoch, errors carried
- * to the caller), resuming an epoch at a batch, and the HDF5 data module end to end. The HDF5 files are written here
- * with the HDF5 C API into a fresh mkdtemp directory per test, removed at its end. */
+ * to the caller), resuming an epoch at a batch, and the HDF5 data module end to end. The HDF5 files
+ * are written here with the HDF5 C API into a fresh mkdtemp directory per test, removed at its end.
+ */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp, opendir, alarm */
 #include <dirent.h>
 #include <hdf5.h>
@@ -1104,8 +1105,7 @@ typedef struct batch_copy {
 
 /* Takes batches until done (at most max, failing the test beyond), copying each into
  * out. Returns the number taken. */
-static long take_rest_of_epoch(volt_loader *loader, volt_graph *graph, batch_copy *out,
-                               long max) {
+static long take_rest_of_epoch(volt_loader *loader, volt_graph *graph, batch_copy *out, long max) {
     long count = 0;
     for (;;) {
         volt_batch batch = {0};
@@ -1178,8 +1178,7 @@ VOLT_TEST(loader_start_epoch_at_resumes_the_same_batches) {
     } layouts[] = {
         {5, 0, 1, 0, 5, 4}, /* 5, 5, 5, 5, 3 */
         {2, 0, 3, 0, 4, 3}, /* global batches of 6, the last of 5: parts 1, 2, 2 */
-        {2, 1, 3, 0, 4, 3},
-        {2, 2, 3, 0, 4, 3},
+        {2, 1, 3, 0, 4, 3}, {2, 2, 3, 0, 4, 3},
         {5, 0, 4, 0, 2, 1}, /* the last global batch of 3 leaves rank 0 an empty part */
         {2, 0, 5, 1, 2, 2}, /* evaluation: rank 0 of 5 reads 4 samples, rank 1 reads 5 */
         {2, 1, 5, 1, 3, 3},

@@ -1332,19 +1332,19 @@ VOLT_TEST(model_checkpoint_keeps_the_top_k_by_its_monitor) {
     snprintf(all_dir, sizeof all_dir, "%s/all", dir.path);
     snprintf(top_dir, sizeof top_dir, "%s/top", dir.path);
     snprintf(dirpath, sizeof dirpath, "callbacks.0.dirpath=%s", all_dir);
-    run_result all = run_fit(&dir, SETTINGS("trainer.max_epochs=8", "optimizer.lr=0.5",
-                                            "callbacks.0.name=ModelCheckpoint", dirpath,
-                                            "callbacks.0.monitor=val/loss",
-                                            "callbacks.0.save_top_k=-1",
-                                            "callbacks.0.filename=e{epoch}-{val/loss:.6f}"),
+    run_result all = run_fit(&dir,
+                             SETTINGS("trainer.max_epochs=8", "optimizer.lr=0.5",
+                                      "callbacks.0.name=ModelCheckpoint", dirpath,
+                                      "callbacks.0.monitor=val/loss", "callbacks.0.save_top_k=-1",
+                                      "callbacks.0.filename=e{epoch}-{val/loss:.6f}"),
                              NULL);
     VOLT_EXPECT_OK(all.fit_status);
     snprintf(dirpath, sizeof dirpath, "callbacks.0.dirpath=%s", top_dir);
-    run_result top = run_fit(&dir, SETTINGS("trainer.max_epochs=8", "optimizer.lr=0.5",
-                                            "callbacks.0.name=ModelCheckpoint", dirpath,
-                                            "callbacks.0.monitor=val/loss",
-                                            "callbacks.0.save_top_k=3",
-                                            "callbacks.0.filename=e{epoch}-{val/loss:.6f}"),
+    run_result top = run_fit(&dir,
+                             SETTINGS("trainer.max_epochs=8", "optimizer.lr=0.5",
+                                      "callbacks.0.name=ModelCheckpoint", dirpath,
+                                      "callbacks.0.monitor=val/loss", "callbacks.0.save_top_k=3",
+                                      "callbacks.0.filename=e{epoch}-{val/loss:.6f}"),
                              NULL);
     VOLT_EXPECT_OK(top.fit_status);
     double every[16], kept[16];
@@ -1384,16 +1384,14 @@ VOLT_TEST(model_checkpoint_keeps_the_top_k_by_its_monitor) {
 VOLT_TEST(model_checkpoint_step_saves_rank_by_the_same_steps_validation) {
     behaviour_reset();
     temp_dir dir = standard_dir();
-    run_result r = run_fit(&dir, SETTINGS("trainer.max_epochs=2", "optimizer.lr=0.5",
-                                          "trainer.val_check_interval=2",
-                                          "data.batch_size=5", /* validations at even steps */
-                                          "trainer.log_every_n_steps=1",
-                                          "callbacks.0.name=ModelCheckpoint",
-                                          "callbacks.0.monitor=val/loss",
-                                          "callbacks.0.every_n_train_steps=2",
-                                          "callbacks.0.save_top_k=-1",
-                                          "callbacks.0.filename=s{step}-{val/loss:.6f}"),
-                           NULL);
+    run_result r = run_fit(
+        &dir,
+        SETTINGS("trainer.max_epochs=2", "optimizer.lr=0.5", "trainer.val_check_interval=2",
+                 "data.batch_size=5", /* validations at even steps */
+                 "trainer.log_every_n_steps=1", "callbacks.0.name=ModelCheckpoint",
+                 "callbacks.0.monitor=val/loss", "callbacks.0.every_n_train_steps=2",
+                 "callbacks.0.save_top_k=-1", "callbacks.0.filename=s{step}-{val/loss:.6f}"),
+        NULL);
     VOLT_EXPECT_OK(r.fit_status);
     /* metrics.csv: the val/loss of each validation, by its step column */
     char path[600], line[512];
@@ -1422,8 +1420,7 @@ VOLT_TEST(model_checkpoint_step_saves_rank_by_the_same_steps_validation) {
         double value = strtod(fields[column], NULL);
         found++;
         char file[700];
-        snprintf(file, sizeof file, "%s/checkpoints/s%ld-%.6f.h5", r.log_dir, row_step + 1,
-                 value);
+        snprintf(file, sizeof file, "%s/checkpoints/s%ld-%.6f.h5", r.log_dir, row_step + 1, value);
         if (access(file, F_OK) == 0)
             matched++;
         else
@@ -1439,23 +1436,19 @@ VOLT_TEST(model_checkpoint_step_saves_rank_by_the_same_steps_validation) {
 VOLT_TEST(model_checkpoint_rejects_bad_options) {
     behaviour_reset();
     temp_dir dir = standard_dir();
-    run_result r = run_fit(&dir, SETTINGS("callbacks.0.name=ModelCheckpoint",
-                                          "callbacks.0.save_top_k=2"),
-                           NULL);
+    run_result r = run_fit(
+        &dir, SETTINGS("callbacks.0.name=ModelCheckpoint", "callbacks.0.save_top_k=2"), NULL);
     VOLT_EXPECT_EQ_INT(r.create_status, VOLT_ERR_CONFIG);
     VOLT_EXPECT_STR_CONTAINS(r.errors, "callbacks.0.save_top_k = 2 needs a monitor");
-    r = run_fit(&dir, SETTINGS("callbacks.0.name=ModelCheckpoint",
-                               "callbacks.0.filename=a/b"),
+    r = run_fit(&dir, SETTINGS("callbacks.0.name=ModelCheckpoint", "callbacks.0.filename=a/b"),
                 NULL);
     VOLT_EXPECT_EQ_INT(r.create_status, VOLT_ERR_CONFIG);
     VOLT_EXPECT_STR_CONTAINS(r.errors, "callbacks.0.filename = 'a/b': a file name");
-    r = run_fit(&dir, SETTINGS("callbacks.0.name=ModelCheckpoint",
-                               "callbacks.0.filename={nope}"),
+    r = run_fit(&dir, SETTINGS("callbacks.0.name=ModelCheckpoint", "callbacks.0.filename={nope}"),
                 NULL);
     VOLT_EXPECT_EQ_INT(r.fit_status, VOLT_ERR_CONFIG);
     VOLT_EXPECT_STR_CONTAINS(r.errors, "{nope} is neither epoch, step nor a logged metric");
-    r = run_fit(&dir, SETTINGS("callbacks.0.name=EarlyStopping",
-                               "callbacks.0.save_last=true"),
+    r = run_fit(&dir, SETTINGS("callbacks.0.name=EarlyStopping", "callbacks.0.save_last=true"),
                 NULL);
     VOLT_EXPECT_EQ_INT(r.create_status, VOLT_ERR_CONFIG);
     VOLT_EXPECT_STR_CONTAINS(r.errors, "EarlyStopping has no option save_last");
@@ -1467,13 +1460,12 @@ VOLT_TEST(model_checkpoint_rejects_bad_options) {
 VOLT_TEST(model_checkpoint_saves_the_other_callbacks_updated_states) {
     behaviour_reset();
     temp_dir dir = standard_dir();
-    run_result r = run_fit(&dir, SETTINGS("trainer.max_epochs=2",
-                                          "callbacks.0.name=ModelCheckpoint",
-                                          "callbacks.0.every_n_train_steps=5",
-                                          "callbacks.0.save_top_k=-1",
-                                          "callbacks.1.name=EarlyStopping",
-                                          "callbacks.1.monitor=val/loss"),
-                           NULL);
+    run_result r =
+        run_fit(&dir,
+                SETTINGS("trainer.max_epochs=2", "callbacks.0.name=ModelCheckpoint",
+                         "callbacks.0.every_n_train_steps=5", "callbacks.0.save_top_k=-1",
+                         "callbacks.1.name=EarlyStopping", "callbacks.1.monitor=val/loss"),
+                NULL);
     VOLT_EXPECT_OK(r.fit_status);
     char path[700];
     snprintf(path, sizeof path, "%s/checkpoints/epoch=0-step=5.h5", r.log_dir);
@@ -1481,8 +1473,8 @@ VOLT_TEST(model_checkpoint_saves_the_other_callbacks_updated_states) {
     VOLT_EXPECT_OK(volt_ckpt_open(NULL, path, &ckpt));
     if (ckpt) {
         double best = INFINITY;
-        VOLT_EXPECT_OK(volt_ckpt_get_double(ckpt, "meta/callbacks/EarlyStopping", "best_score",
-                                            &best));
+        VOLT_EXPECT_OK(
+            volt_ckpt_get_double(ckpt, "meta/callbacks/EarlyStopping", "best_score", &best));
         VOLT_EXPECT(isfinite(best)); /* the first validation's val/loss, not the initial inf */
         volt_ckpt_close(ckpt);
     }
@@ -1496,10 +1488,10 @@ VOLT_TEST(model_checkpoint_saves_the_other_callbacks_updated_states) {
 VOLT_TEST(throughput_monitor_logs_samples_flops_and_mfu) {
     behaviour_reset();
     temp_dir dir = standard_dir();
-    run_result r = run_fit(&dir, SETTINGS("trainer.max_epochs=3", "trainer.log_every_n_steps=1",
-                                          "callbacks.0.name=ThroughputMonitor",
-                                          "callbacks.0.window=2",
-                                          "callbacks.0.peak_tflops=0.5"),
+    run_result r = run_fit(&dir,
+                           SETTINGS("trainer.max_epochs=3", "trainer.log_every_n_steps=1",
+                                    "callbacks.0.name=ThroughputMonitor", "callbacks.0.window=2",
+                                    "callbacks.0.peak_tflops=0.5"),
                            NULL);
     VOLT_EXPECT_OK(r.fit_status);
     char path[600], line[1024];
@@ -1533,7 +1525,7 @@ VOLT_TEST(throughput_monitor_logs_samples_flops_and_mfu) {
         VOLT_EXPECT(samples > 0 && tflops > 0);
         VOLT_EXPECT_NEAR(mfu, tflops / 0.5, 1e-6 * tflops / 0.5 + 1e-12);
         double per_sample = tflops * 1e12 / samples; /* same window: flops per sample */
-        double gemm = 2.0 * 2 * FEATURES * CLASSES; /* forward and dW */
+        double gemm = 2.0 * 2 * FEATURES * CLASSES;  /* forward and dW */
         if (!(per_sample >= gemm && per_sample < 3 * gemm))
             volt_test_fail(__FILE__, __LINE__, "%g flops per sample (the GEMMs alone: %g)",
                            per_sample, gemm);
