@@ -24,7 +24,8 @@ foreach(pattern "Profile: 2 ranks, [0-9.]+ s"
                 "(PAPI counters on|timers only)"
                 "\n  train_batch +80 " "\n    forward +80 " "\n    backward +80 "
                 "\n    grad_allreduce_wait +80 " "\n    optimizer +80 " "\n  validation +2 "
-                "\n  checkpoint +2 " "\n  data +80 " "peak resident memory per rank")
+                "\n  checkpoint +2 " "\n  data +80 " "peak resident memory per rank"
+                "DDP on rank 0: 0\\.00 MB of gradients all-reduced while backward ran")
   if(NOT profile MATCHES "${pattern}")
     message(FATAL_ERROR "profile.txt does not match '${pattern}':\n${profile}")
   endif()

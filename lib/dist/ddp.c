@@ -19,13 +19,17 @@
 #include "dist/ddp.h"
 
 #include <stdlib.h>
+
 #include <string.h>
+
+#include "core/clock.h"
 
 typedef struct ddp_bucket {
     size_t offset, length;  /* elements of the flat gradient buffer */
     int param_count;
     int pending;            /* parameters not yet final in this step */
     int done;               /* volt_comm_test saw the request complete */
+    double started_at, done_at; /* clock; done_at 0 until a test saw it complete */
     volt_request *request;  /* NULL until started (and again after the wait) */
 } ddp_bucket;
 
@@ -44,6 +48,8 @@ struct volt_ddp {
     int next_bucket;         /* the next bucket to start */
     int started_early;       /* of the last synchronised step */
     int deferred_status;     /* a failure inside the callback, reported by finish */
+    double overlap_seconds;  /* totals since create: see volt_ddp_overlap */
+    double overlap_bytes;
 };
 
 /* Starts bucket b's average: non-blocking, except for the last bucket (see finish).
@@ -54,6 +60,8 @@ static void start_bucket(volt_ddp *ddp, int b) {
     size_t element = volt_dtype_size(ddp->dtype);
     int blocking = b == ddp->bucket_count - 1;
     bucket->done = blocking;
+    bucket->started_at = volt_clock_seconds();
+    bucket->done_at = 0;
     int status =
         volt_comm_allreduce(ddp->comm, grad + bucket->offset * element, bucket->length, ddp->dtype,
                             VOLT_REDUCE_AVG, blocking ? NULL : &bucket->request);
@@ -73,6 +81,7 @@ static void progress(volt_ddp *ddp) {
         ddp_bucket *bucket = &ddp->buckets[b];
         if (!bucket->request || bucket->done) continue;
         int status = volt_comm_test(bucket->request, &bucket->done);
+        if (bucket->done) bucket->done_at = volt_clock_seconds();
         if (status != VOLT_OK && ddp->deferred_status == VOLT_OK) {
             volt_error_push(status, __FILE__, __LINE__, __func__,
                             "testing the all-reduce of gradient bucket %d", b);
@@ -209,6 +218,20 @@ int volt_ddp_finish(volt_ddp *ddp) {
                           ddp->param_count, ddp->flat_size, volt_params_count(ddp->params),
                           volt_params_flat_size(ddp->params));
     ddp->started_early = ddp->next_bucket;
+    /* the buckets started during backward were in flight until now, or until a test saw
+     * them complete */
+    double now = volt_clock_seconds(), first = now, last = now;
+    int any = 0;
+    for (int b = 0; b < ddp->next_bucket; b++) {
+        const ddp_bucket *bucket = &ddp->buckets[b];
+        if (!bucket->request) continue;
+        double end = bucket->done_at > 0 && bucket->done_at < now ? bucket->done_at : now;
+        if (!any || bucket->started_at < first) first = bucket->started_at;
+        if (!any || end > last) last = end;
+        any = 1;
+        ddp->overlap_bytes += (double)bucket->length * (double)volt_dtype_size(ddp->dtype);
+    }
+    if (any) ddp->overlap_seconds += last - first; /* the span some bucket was in flight */
     while (ddp->next_bucket < ddp->bucket_count) start_bucket(ddp, ddp->next_bucket);
     int status = ddp->deferred_status;
     for (int b = 0; b < ddp->bucket_count; b++) {
@@ -228,3 +251,8 @@ int volt_ddp_finish(volt_ddp *ddp) {
 
 int volt_ddp_bucket_count(const volt_ddp *ddp) { return ddp->bucket_count; }
 int volt_ddp_buckets_started_early(const volt_ddp *ddp) { return ddp->started_early; }
+
+void volt_ddp_overlap(const volt_ddp *ddp, double *seconds, double *bytes) {
+    *seconds = ddp ? ddp->overlap_seconds : 0;
+    *bytes = ddp ? ddp->overlap_bytes : 0;
+}

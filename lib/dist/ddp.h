@@ -51,5 +51,10 @@ int volt_ddp_bucket_count(const volt_ddp *ddp);
 /* Buckets whose all-reduce started during backward (before volt_ddp_finish), in the
  * last step: how much communication could overlap (at most bucket_count - 1). */
 int volt_ddp_buckets_started_early(const volt_ddp *ddp);
+/* Totals since create over the buckets started during backward: the seconds some of
+ * them were in flight while backward went on (per step, from the first one's start to the
+ * last completion a test saw, or to volt_ddp_finish) and their bytes. What overlap could
+ * hide; the rest is waited for in finish. */
+void volt_ddp_overlap(const volt_ddp *ddp, double *seconds, double *bytes);
 
 #endif

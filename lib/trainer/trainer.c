@@ -894,12 +894,20 @@ static void loop_end(volt_trainer *t, volt_module *m) {
 
 /* The profiler's report (collective): rank 0 prints it and writes <run folder>/profile.txt;
  * with profiler.trace every rank writes <run folder>/trace_rank<r>.json. */
-static int profile_report(volt_trainer *t) {
+static int profile_report(volt_trainer *t, const fit_context *f) {
     MPI_Comm comm = t->world ? volt_comm_mpi(t->world) : MPI_COMM_NULL;
     char *text = NULL;
     size_t size = 0;
     FILE *memory = t->rank == 0 ? open_memstream(&text, &size) : NULL;
     int status = volt_prof_report(t->prof, comm, memory);
+    if (memory && f->ddp) { /* what overlap hid (the waits are grad_allreduce_wait) */
+        double seconds, bytes;
+        volt_ddp_overlap(f->ddp, &seconds, &bytes);
+        fprintf(memory,
+                "DDP on rank 0: %.2f MB of gradients all-reduced while backward ran, in flight "
+                "for %.4f s (the rest waited for in grad_allreduce_wait)\n",
+                bytes / 1e6, seconds);
+    }
     if (memory) fclose(memory);
     if (status == VOLT_OK && t->rank == 0 && text) {
         fputs(text, stdout);
@@ -946,7 +954,7 @@ int volt_trainer_fit_from(volt_trainer *t, volt_module *m, volt_datamodule *dm,
     int status = fit_run(t, m, dm, &f, ckpt_path);
     t->fit = NULL;
     trainer_signals_restore(t);
-    if (status == VOLT_OK && t->prof) status = profile_report(t);
+    if (status == VOLT_OK && t->prof) status = profile_report(t, &f);
     volt_prof_set_current(NULL);
     volt_prof_destroy(t->prof);
     t->prof = NULL;
