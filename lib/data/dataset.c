@@ -119,7 +119,13 @@ static int open_file(const char *path, const char *split, hid_t *out) {
         return VOLT_ERROR(VOLT_ERR_IO, "data file '%s' (split '%s') is not an HDF5 file%s", path,
                           split, is_hdf5 < 0 ? reason.text : "");
     }
-    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    /* No data sieving: a shuffled batch's rows lie all over the file, and HDF5's default
+     * 64 KiB sieve buffer read 64 KiB around each of them (a 64-row batch of 28x28 bytes:
+     * 1.1 ms with it, 0.2 ms without). */
+    hid_t access = H5Pcreate(H5P_FILE_ACCESS);
+    if (access >= 0) H5Pset_sieve_buf_size(access, 0);
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, access >= 0 ? access : H5P_DEFAULT);
+    if (access >= 0) H5Pclose(access);
     if (file < 0) {
         volt_h5_reason_buffer reason = volt_h5_reason();
         return VOLT_ERROR(VOLT_ERR_HDF5, "cannot open data file '%s' (split '%s')%s", path, split,
