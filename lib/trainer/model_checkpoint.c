@@ -460,8 +460,13 @@ static int model_checkpoint_state_save(volt_callback *cb, volt_trainer *t, volt_
 
 static int model_checkpoint_state_load(volt_callback *cb, volt_trainer *t, volt_ckpt *ckpt,
                                        const char *group) {
-    (void)t;
     model_checkpoint *s = volt_callback_state(cb);
+    char *monitor = NULL;
+    VOLT_CHECK(volt_ckpt_get_string(ckpt, group, "monitor", &monitor));
+    int same = strcmp(monitor, s->monitor ? s->monitor : "") == 0;
+    free(monitor);
+    s->last_saved_step = t->global_step; /* the state it resumes from is saved already */
+    if (!same) return VOLT_OK; /* ranked by another metric: its scores mean nothing here */
     char *list = NULL;
     VOLT_CHECK(volt_ckpt_get_string(ckpt, group, "kept", &list));
     forget_kept(s);
@@ -479,7 +484,6 @@ static int model_checkpoint_state_load(volt_callback *cb, volt_trainer *t, volt_
         line = next;
     }
     free(list);
-    s->last_saved_step = t->global_step; /* the state it resumes from is saved already */
     return VOLT_OK;
 }
 
