@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/fs.h"
 #include "core/log.h"
 #include "trainer/trainer_internal.h"
@@ -94,6 +95,11 @@ static int write_state(volt_trainer *t, volt_ckpt *ckpt, int weights_only) {
     note(&first, volt_ckpt_put_long(ckpt, "meta", "rng_seed", (long)volt_graph_seed(t->graph)));
     note(&first, volt_ckpt_put_long(ckpt, "meta", "rng_step", t->train_batch_counter));
     note(&first, volt_ckpt_put_double(ckpt, "meta", "lr", t->lr));
+    /* rank 0's clock: an attribute has one value, the same on every rank */
+    double elapsed = t->fit ? volt_clock_seconds() - t->fit_start_time : 0;
+    if (t->world && volt_comm_size(t->world) > 1)
+        note(&first, volt_comm_broadcast(t->world, &elapsed, 1, VOLT_F64, 0, NULL));
+    note(&first, volt_ckpt_put_double(ckpt, "meta", "elapsed_seconds", elapsed));
     char layout[64];
     snprintf(layout, sizeof layout, "dp=%d", trainer_dp_size(t));
     note(&first, volt_ckpt_put_string(ckpt, "meta", "layout", layout));
@@ -191,6 +197,10 @@ static int read_state(volt_trainer *t, volt_module *m, fit_context *f, volt_ckpt
                           "has %ld batches here (different batch size, data or "
                           "limit_train_batches?)",
                           path, batches, epoch, f->train_batches);
+    double elapsed = 0;
+    if (volt_ckpt_has(ckpt, "meta", "elapsed_seconds"))
+        VOLT_CHECK(volt_ckpt_get_double(ckpt, "meta", "elapsed_seconds", &elapsed));
+    t->resumed_seconds = elapsed > 0 ? elapsed : 0;
     t->global_step = step;
     t->train_batch_counter = rng_step;
     if (batches == f->train_batches) { /* the epoch was complete */

@@ -840,7 +840,8 @@ static int fit_run(volt_trainer *t, volt_module *m, volt_datamodule *dm, fit_con
     t->fit = f;
     volt_params_zero_grad(volt_module_params(m));
     t->lr = lr_now(t, f);
-    t->fit_start_time = volt_clock_seconds();
+    /* max_time counts the time of the fits a resume continues */
+    t->fit_start_time = volt_clock_seconds() - t->resumed_seconds;
     status = call_hook(t, m, HOOK_FIT_START);
     /* callbacks get their states after on_fit_start (which may reset them) */
     if (status == VOLT_OK && resumed) status = trainer_restore_callbacks(t, resumed);
@@ -941,6 +942,7 @@ int volt_trainer_fit_from(volt_trainer *t, volt_module *m, volt_datamodule *dm,
     t->fitting = 1;
     t->current_epoch = t->global_step = t->epochs_done = 0;
     t->batches_done = t->train_batch_counter = t->resume_batch = 0;
+    t->resumed_seconds = 0;
     t->preempt_signal = t->preempt_saved = 0;
     volt_prof_options profiler = {t->options.profiler, t->options.papi_events,
                                   t->options.profiler_trace};

@@ -138,7 +138,8 @@ struct volt_trainer {
     long batch_size;  /* of the batch being processed; 0 between batches */
     long last_batch_samples; /* the last training batch: samples over all ranks */
     double last_batch_flops; /* and the flops of its forward and backward on this rank */
-    double fit_start_time;
+    double fit_start_time;   /* (less the training time of the fits a resume continues) */
+    double resumed_seconds;  /* that time, from the checkpoint */
     int stop_requested;
     int time_up;             /* max_time elapsed on some rank (agreed) */
     int preempt_signal;      /* SIGUSR1/SIGTERM reached some rank during the fit (agreed) */
