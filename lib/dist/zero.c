@@ -23,11 +23,12 @@ struct volt_zero {
     volt_comm *comm;
     volt_params *params;
     volt_dtype dtype;
-    size_t padded_size;   /* elements in the flat buffers after padding */
-    size_t shard_offset;  /* this rank's shard: [shard_offset, shard_offset + shard_length) */
+    size_t padded_size;  /* elements in the flat buffers after padding */
+    size_t shard_offset; /* this rank's shard: [shard_offset, shard_offset + shard_length) */
     size_t shard_length;
-    void *scratch;        /* shard_length elements: the reduce-scatter's output */
+    void *scratch; /* shard_length elements: the reduce-scatter's output */
     volt_optimizer *optimizer;
+    double clip_value; /* > 0: gradients clamped to [-clip_value, clip_value] */
 };
 
 int volt_zero_create(volt_comm *dp, volt_params *params, const volt_optimizer_options *options,
@@ -51,12 +52,11 @@ int volt_zero_create(volt_comm *dp, volt_params *params, const volt_optimizer_op
         zero->scratch = aligned_alloc(64, (bytes + 63) / 64 * 64);
         if (!zero->scratch)
             status = VOLT_ERROR(VOLT_ERR_NOMEM,
-                                "out of memory allocating the %zu-byte ZeRO gradient shard",
-                                bytes);
+                                "out of memory allocating the %zu-byte ZeRO gradient shard", bytes);
     }
     if (status == VOLT_OK)
-        status = volt_optimizer_create(options, zero->dtype, zero->shard_offset,
-                                       zero->shard_length, &zero->optimizer);
+        status = volt_optimizer_create(options, zero->dtype, zero->shard_offset, zero->shard_length,
+                                       &zero->optimizer);
     if (status != VOLT_OK) {
         volt_zero_destroy(zero);
         VOLT_CHECK(status);
@@ -76,8 +76,7 @@ int volt_zero_step(volt_zero *zero, double lr, double clip_norm, double *grad_no
     VOLT_CHECK_ARG(zero);
     /* the same arguments on every rank, so every rank fails here together */
     if (!(clip_norm >= 0 && isfinite(clip_norm)))
-        return VOLT_ERROR(VOLT_ERR_ARG, "ZeRO: clip_norm = %g must be finite and >= 0",
-                          clip_norm);
+        return VOLT_ERROR(VOLT_ERR_ARG, "ZeRO: clip_norm = %g must be finite and >= 0", clip_norm);
     if (volt_params_flat_size(zero->params) != zero->padded_size)
         return VOLT_ERROR(VOLT_ERR_ARG,
                           "ZeRO: the parameter buffer has %zu elements, %zu when the shards "
@@ -91,6 +90,9 @@ int volt_zero_step(volt_zero *zero, double lr, double clip_norm, double *grad_no
     VOLT_CHECK(volt_comm_reduce_scatter(zero->comm, grad, zero->scratch, zero->shard_length,
                                         zero->dtype, VOLT_REDUCE_AVG, NULL));
     if (shard_bytes) memcpy(grad_shard, zero->scratch, shard_bytes);
+    /* clamping is elementwise: each rank clamps its shard of the averaged gradient */
+    if (zero->clip_value > 0)
+        volt_clip_grad_value(grad_shard, zero->dtype, zero->shard_length, zero->clip_value);
 
     if (clip_norm > 0 || grad_norm) {
         double sq_norm = volt_grad_sq_norm(grad_shard, zero->dtype, zero->shard_length);
@@ -112,6 +114,10 @@ int volt_zero_step(volt_zero *zero, double lr, double clip_norm, double *grad_no
     VOLT_CHECK(volt_comm_allgather(zero->comm, data + zero->shard_offset * element, data,
                                    zero->shard_length, zero->dtype, NULL));
     return VOLT_OK;
+}
+
+void volt_zero_set_clip_value(volt_zero *zero, double clip_value) {
+    if (zero) zero->clip_value = clip_value > 0 ? clip_value : 0;
 }
 
 size_t volt_zero_shard_offset(const volt_zero *zero) { return zero->shard_offset; }

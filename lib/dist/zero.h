@@ -26,6 +26,9 @@ void volt_zero_destroy(volt_zero *zero);
 VOLT_NODISCARD int volt_zero_step(volt_zero *zero, double lr, double clip_norm,
                                   double *grad_norm);
 
+/* Clipping by value (gradient_clip_algorithm "value"): each step clamps the averaged
+ * gradients to [-clip_value, clip_value] before the update; 0 turns it off. */
+void volt_zero_set_clip_value(volt_zero *zero, double clip_value);
 size_t volt_zero_shard_offset(const volt_zero *zero);
 size_t volt_zero_shard_length(const volt_zero *zero);
 size_t volt_zero_padded_size(const volt_zero *zero);

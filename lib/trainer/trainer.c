@@ -532,6 +532,8 @@ static int setup_strategy(volt_trainer *t, volt_module *m, fit_context *f) {
     volt_params *params = volt_module_params(m);
     if (t->strategy == TRAINER_STRATEGY_ZERO1) {
         VOLT_CHECK(volt_zero_create(t->groups.dp, params, &f->optim.optimizer, &f->zero));
+        if (t->options.clip_by_value)
+            volt_zero_set_clip_value(f->zero, t->options.gradient_clip_val);
         t->zero = f->zero;
         return VOLT_OK;
     }
@@ -651,9 +653,10 @@ static int train_backward_and_step(volt_trainer *t, volt_module *m, fit_context 
     double lr = lr_now(t, f);
     int status;
     volt_prof_begin(t->prof, "optimizer");
-    if (f->zero) { /* reduce-scatter, the shard's update, all-gather */
-        double norm = 0;
-        status = volt_zero_step(f->zero, lr, o->gradient_clip_val, &norm);
+    if (f->zero) { /* reduce-scatter, clipping (norm: here; value: set at setup), the
+                    * shard's update, all-gather; no norm is asked for (its all-reduce would
+                    * cost a collective per step without clipping) */
+        status = volt_zero_step(f->zero, lr, o->clip_by_value ? 0 : o->gradient_clip_val, NULL);
     } else {
         status = volt_optimizer_step(f->optimizer, volt_params_data(params),
                                      volt_params_grad(params), lr);

@@ -597,11 +597,6 @@ static int build_ranks(volt_trainer *t, MPI_Comm parent) {
                           "ddp or zero1 (or auto)",
                           dp);
     if (strcmp(strategy, "zero1") == 0) {
-        if (t->options.clip_by_value && t->options.gradient_clip_val > 0)
-            return VOLT_ERROR(VOLT_ERR_CONFIG,
-                              "trainer.gradient_clip_algorithm = value is not supported with "
-                              "trainer.strategy = zero1 (ZeRO clips by the global norm): use "
-                              "gradient_clip_algorithm = norm, or strategy ddp");
         t->strategy = TRAINER_STRATEGY_ZERO1;
     } else if (strcmp(strategy, "ddp") == 0 || (strcmp(strategy, "auto") == 0 && dp > 1)) {
         t->strategy = TRAINER_STRATEGY_DDP;

@@ -434,6 +434,32 @@ VOLT_TEST(accumulation_and_clipping_follow_the_single_rank_run) {
     }
 }
 
+/* Clipping by value follows the one-rank run with DDP and with ZeRO-1 (which clamps
+ * each rank's shard of the averaged gradients). The threshold is low enough to clamp. */
+VOLT_TEST(clipping_by_value_follows_the_single_rank_run) {
+    make_shared_data();
+    const char *single_settings[] = {"data.batch_size=32", "trainer.gradient_clip_val=0.002",
+                                     "trainer.gradient_clip_algorithm=value", NULL};
+    run_result single = run(MPI_COMM_SELF, single_settings, FIT);
+    VOLT_EXPECT_OK(single.fit_status);
+    const char *unclipped_settings[] = {"data.batch_size=32", NULL};
+    run_result unclipped = run(MPI_COMM_SELF, unclipped_settings, FIT);
+    VOLT_EXPECT_OK(unclipped.fit_status);
+    /* the clamp changes the run: otherwise this test could not tell */
+    double differs = 0;
+    for (int k = 0; k < single.record.loss_count && k < unclipped.record.loss_count; k++)
+        differs = fmax(differs, fabs(single.record.losses[k] - unclipped.record.losses[k]));
+    VOLT_EXPECT(differs > 1e-4);
+    static const char *const strategies[] = {"trainer.strategy=ddp", "trainer.strategy=zero1"};
+    for (int i = 0; i < 2; i++) {
+        const char *settings[] = {per_rank_batch(), strategies[i], "trainer.gradient_clip_val=0.002",
+                                  "trainer.gradient_clip_algorithm=value", NULL};
+        run_result r = run(MPI_COMM_WORLD, settings, FIT);
+        VOLT_EXPECT_OK(r.fit_status);
+        expect_same_losses(&r, &single, 1e-5, strategies[i]);
+    }
+}
+
 /* A NaN loss on the last rank stops every rank with VOLT_ERR_NUMERIC naming that rank and
  * the step. */
 VOLT_TEST(a_nan_loss_on_one_rank_stops_every_rank) {

@@ -1243,9 +1243,6 @@ VOLT_TEST(bad_trainer_options_name_their_key) {
         {{"strategy.bucket_mb=0"}, "strategy.bucket_mb"},
         {{"trainer.layout=dp=2"}, "dp=2"},
         {{"trainer.layout=pp=1"}, "pp"},
-        {{"trainer.strategy=zero1", "trainer.gradient_clip_val=1",
-          "trainer.gradient_clip_algorithm=value"},
-         "zero1"},
         /* a list numbered with a gap (or from 1) would drop its later items unseen */
         {{"callbacks.1.name=EarlyStopping", "callbacks.1.monitor=val/loss"}, "callbacks.1"},
         {{"callbacks.0.name=ModelSummary", "callbacks.2.name=EarlyStopping",
