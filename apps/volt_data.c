@@ -38,10 +38,8 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/rng.h"
-
-#ifndef VOLT_VERSION_STRING
-#define VOLT_VERSION_STRING "unknown"
-#endif
+#include "runtime/runtime.h"
+#include "volt/version.h"
 
 #define VOLT_DATASET_FORMAT "volt-dataset-1"
 #define IDX_IMAGES_MAGIC 0x00000803u /* u8 (type 0x08), 3 dimensions */
@@ -985,8 +983,8 @@ static int write_array(hid_t group, const char *name, hid_t file_type, hid_t mem
     int status = VOLT_OK;
     hid_t space = H5I_INVALID_HID, dataset = H5I_INVALID_HID;
     H5_GO(space = H5Screate_simple(rank, dims, NULL));
-    H5_GO(dataset = H5Dcreate2(group, name, file_type, space, H5P_DEFAULT, H5P_DEFAULT,
-                               H5P_DEFAULT));
+    H5_GO(dataset =
+              H5Dcreate2(group, name, file_type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
     H5_GO(H5Dwrite(dataset, memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data));
 done:
     h5_close(dataset);
@@ -1705,7 +1703,7 @@ static int run_main(int argc, char **argv) {
         return VOLT_OK;
     }
     if (strcmp(name, "--version") == 0) {
-        printf("volt-data %s\n", VOLT_VERSION_STRING);
+        volt_print_version(stdout, "volt-data");
         return VOLT_OK;
     }
     for (int i = 0; i < COUNT_OF(COMMANDS); i++) {

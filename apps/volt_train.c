@@ -36,6 +36,7 @@ enum { EXIT_RUN_FAILED = 1, EXIT_USAGE = 2 };
 static const char usage_text[] =
     "usage: volt-train fit|validate|test|predict --config FILE [--config FILE2 ...]\n"
     "                  [--section.key=value ...] [--ckpt_path=PATH] [--print-config] [--help]\n"
+    "       volt-train --version\n"
     "\n"
     "  fit        train model.name on data.path's /train split, validating on /val\n"
     "  validate   evaluate on /val (metrics val/*)\n"
@@ -341,6 +342,10 @@ static int volt_train_main(int argc, char **argv, int rank, int world_size) {
 }
 
 int main(int argc, char **argv) {
+    if (has_argument(argc, argv, "--version", NULL)) { /* without starting MPI */
+        volt_print_version(stdout, "volt-train");
+        return 0;
+    }
     /* with --help or --print-config, stdout is the answer: no start-up report on it */
     if (has_argument(argc, argv, "--help", "-h") ||
         has_argument(argc, argv, "--print-config", NULL))

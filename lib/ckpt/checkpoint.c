@@ -19,10 +19,7 @@
 #include <unistd.h>
 
 #include "data/hdf5_util.h"
-
-#ifndef VOLT_VERSION_STRING
-#define VOLT_VERSION_STRING "unknown"
-#endif
+#include "volt/version.h"
 
 struct volt_ckpt {
     volt_comm *comm; /* NULL: one process */

@@ -7,6 +7,7 @@
 
 #include "core/log.h"
 #include "ops/blas_info.h"
+#include "volt/version.h"
 #ifdef VOLT_HAVE_CUDA
 #include "cuda_info.h"
 #endif
@@ -109,6 +110,39 @@ int volt_init(int *argc, char ***argv) {
     print_banner(&runtime_info);
     report_blas();
     return VOLT_OK;
+}
+
+const char *volt_version(void) { return VOLT_VERSION_STRING; }
+
+void volt_print_version(FILE *out, const char *program) {
+    fprintf(out, "%s (Volt) %s\n", program, VOLT_VERSION_STRING);
+#ifdef VOLT_HAVE_CUDA
+    char cuda[256];
+    volt_cuda_versions(cuda, sizeof cuda);
+    fprintf(out, "built with CUDA: %s\n", cuda);
+#else
+    fprintf(out, "built without CUDA\n");
+#endif
+#ifdef VOLT_HAVE_PAPI
+    fprintf(out, "built with PAPI (hardware counters where the kernel exposes them)\n");
+#else
+    fprintf(out, "built without PAPI (the profiler uses timers)\n");
+#endif
+    /* MPI_Get_library_version may be called before MPI_Init (MPI 3.0) */
+    char library[MPI_MAX_LIBRARY_VERSION_STRING] = "";
+    int length = 0;
+    if (MPI_Get_library_version(library, &length) == MPI_SUCCESS) {
+        library[strcspn(library, "\n,")] = '\0';
+        fprintf(out, "MPI: %s\n", library);
+    }
+    unsigned major = 0, minor = 0, release = 0;
+    H5get_libversion(&major, &minor, &release);
+    fprintf(out, "HDF5 %u.%u.%u\n", major, minor, release);
+    volt_blas_info blas;
+    volt_blas_query(&blas);
+    char line[512], advice[512];
+    volt_blas_describe(&blas, line, sizeof line, advice, sizeof advice);
+    fprintf(out, "%s\n", line);
 }
 
 int volt_finalize(void) {

@@ -12,6 +12,7 @@
 #define VOLT_RUNTIME_RUNTIME_H
 
 #include <mpi.h>
+#include <stdio.h>
 
 #include "comm/comm.h" /* VOLT_CHECK_MPI */
 #include "core/error.h"
@@ -30,6 +31,13 @@ VOLT_NODISCARD int volt_init(int *argc, char ***argv);
 VOLT_NODISCARD int volt_finalize(void);
 /* What volt_init found; zeros before it. */
 const volt_runtime_info *volt_runtime(void);
+
+/* The library's release ("0.1.0"; volt/version.h has the headers'). */
+const char *volt_version(void);
+/* Writes what `<program> --version` shows: the release, what this build has (CUDA, NCCL,
+ * PAPI), and the MPI, HDF5 and BLAS libraries it runs with. Needs no volt_init and starts
+ * no MPI (for login nodes and module checks). */
+void volt_print_version(FILE *out, const char *program);
 
 /* Prints the error stack on this rank (stderr, rank-prefixed), then aborts the whole
  * job with MPI_Abort so that no peer waits forever. For the top of a program. */
