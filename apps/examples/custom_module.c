@@ -9,10 +9,10 @@
  * Volt's build tree builds it (apps/examples/CMakeLists.txt). In your own project, once
  * Volt is installed:  find_package(Volt REQUIRED)
  *                     add_executable(my-train custom_module.c)
- *                     target_link_libraries(my-train PRIVATE Volt::volt) */
-#include "nn/nn.h"
-#include "runtime/runtime.h"
-#include "trainer/trainer.h"
+ *                     target_link_libraries(my-train PRIVATE Volt::volt)
+ * or without CMake:   cc custom_module.c $(pkg-config --cflags --libs volt) -o my-train
+ * (apps/examples/CMakeLists.txt and Makefile build it both ways.) */
+#include <volt/volt.h>
 
 extern char **environ;
 
