@@ -247,11 +247,9 @@ volt_train_case(volt_train.bad.test_without_test_split MODE fail FIXTURES volt_t
 #   volt_train.dist.bad_checkpoint  a checkpoint of another model shape: both ranks fail,
 #                               one message, no run folder
 #   volt_train.dist.kill_one_rank  kill -9 of one rank mid-training: mpirun returns within 30 s
-add_executable(volt-train-test ${PROJECT_SOURCE_DIR}/apps/volt_train.c
-                               ${PROJECT_SOURCE_DIR}/apps/models/mlp.c)
-target_include_directories(volt-train-test PRIVATE ${PROJECT_SOURCE_DIR}/apps)
+add_executable(volt-train-test ${PROJECT_SOURCE_DIR}/apps/volt_train.c)
 target_compile_definitions(volt-train-test PRIVATE VOLT_TRAIN_TEST_HOOKS)
-target_link_libraries(volt-train-test PRIVATE Volt::volt)
+target_link_libraries(volt-train-test PRIVATE volt_models)
 set(_mpi2 ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 2 ${VOLT_MPIEXEC_FLAGS})
 set(_dist_tests "")
 foreach(strategy ddp zero1)

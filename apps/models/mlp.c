@@ -1,4 +1,4 @@
-/* apps/models/mlp.c — the built-in multilayer perceptron, and the model registry.
+/* apps/models/mlp.c — the built-in multilayer perceptron.
  *
  *   logits = fcN(... drop(act(fc2(drop(act(fc1(flatten(x))))))) ...)
  *
@@ -185,29 +185,3 @@ const volt_module_ops volt_mlp_ops = {
     .test_step = mlp_test_step,
     /* predict_step NULL: the logits (forward); configure_optimizers NULL: optimizer.* */
 };
-
-/* --- the registry (here while the MLP is the only model) ------------------------------- */
-
-static const volt_module_ops *const known_models[] = {&volt_mlp_ops};
-
-enum { KNOWN_MODEL_COUNT = sizeof known_models / sizeof known_models[0] };
-
-const char *volt_model_names(char *out, size_t size) {
-    size_t used = 0;
-    if (size) out[0] = '\0';
-    for (int i = 0; i < KNOWN_MODEL_COUNT && used < size; i++) {
-        int n = snprintf(out + used, size - used, "%s%s", i ? ", " : "", known_models[i]->name);
-        if (n < 0) break;
-        used += (size_t)n;
-    }
-    return out;
-}
-
-const volt_module_ops *volt_model_find(const char *name) {
-    for (int i = 0; i < KNOWN_MODEL_COUNT; i++)
-        if (name && strcmp(known_models[i]->name, name) == 0) return known_models[i];
-    char names[256];
-    VOLT_ERROR(VOLT_ERR_CONFIG, "unknown model.name '%s'; known models: %s", name ? name : "(null)",
-               volt_model_names(names, sizeof names));
-    return NULL;
-}
