@@ -6,7 +6,18 @@
  *                    --output OUT.h5 [--force]
  *     volt-data csv  --train F.csv [--test F.csv] [--label-column NAME|INDEX]
  *                    [--header auto|yes|no] [...the same split options] --output OUT.h5
+ *     volt-data text [--block-size 128] [...the same split options, without --num-classes]
+ *                    --output OUT.h5 [--force] FILE [FILE ...]
  *     volt-data info FILE.h5
+ *
+ * text makes byte-level token windows for language models: the files' bytes joined in the
+ * order given (a '\n' after each file but the last that does not end with one), cut into
+ * windows of T + 1 bytes at stride T = --block-size (consecutive windows share one byte: a
+ * model takes x[:, :T] as input and x[:, 1:] as targets, so every byte after the first is a
+ * target exactly once; the tail shorter than a window is dropped). x is u8 [N, T + 1] with
+ * scale 1, mean 0 and std 1, so the loader hands the model the byte values as f32; there is
+ * no y and no num_classes; the root gets tokenizer = "bytes" and vocab_size = 256. A NUL
+ * byte marks a binary file (fortune's .dat indexes): refused as not text.
  *
  * A conversion reads and checks everything in memory first, then writes OUT.h5.tmp and
  * renames it to OUT.h5 only when every write (and the final close, which flushes)
@@ -16,8 +27,8 @@
  * the training file drawn from Philox numbers (seed, stream VAL_SPLIT_STREAM), so train
  * and val are disjoint, together cover the file, and depend only on (seed, N,
  * val-count). Both keep the samples in file order (the loader shuffles). The attributes
- * mean and std are scalars (the layout's contract): over every feature of every sample
- * of the training split after scaling, in f64.
+ * mean and std are scalars (the layout's contract): for idx and csv, over every feature of
+ * every sample of the training split after scaling, in f64; text writes 0 and 1.
  *
  * volt-data is a serial tool: it starts no MPI and opens files with HDF5's default
  * (POSIX) driver, which the parallel HDF5 library serves without MPI_Init. */
@@ -47,8 +58,12 @@
 
 enum {
     MAX_OPTIONS = 16,
-    MAX_POSITIONAL = 2,
     MAX_SAMPLE_DIMS = 3,
+    /* text: the largest --block-size; a window is one sample, read whole (GPT contexts
+     * are thousands of tokens; a million is a mistyped number, not a model) */
+    MAX_BLOCK_SIZE = 1 << 20,
+    DEFAULT_BLOCK_SIZE = 128,
+    BYTE_VOCAB_SIZE = 256,
     /* Philox stream of the validation permutation (the loader's epoch streams differ) */
     VAL_SPLIT_STREAM = 0x7661,
     /* gzread takes an unsigned int count: read in pieces well below that */
@@ -124,7 +139,7 @@ typedef struct option_spec {
 
 typedef struct parsed_args {
     const char *values[MAX_OPTIONS]; /* by option index; NULL: not given; "" for a flag */
-    const char *positional[MAX_POSITIONAL];
+    const char **positional;         /* room for every argument; parsed_args_free frees it */
     int positional_count;
     int help;
 } parsed_args;
@@ -136,7 +151,7 @@ struct command {
     const char *description;
     const option_spec *options;
     int option_count;
-    int positional_max;
+    int positional_max; /* INT_MAX: any number (text's input files) */
     int (*run)(const command *cmd, const parsed_args *args);
 };
 
@@ -188,6 +203,9 @@ static int find_option(const command *cmd, const char *name, size_t name_length)
  * bug worth showing. */
 static int parse_args(const command *cmd, int argc, char **argv, parsed_args *out) {
     memset(out, 0, sizeof *out);
+    size_t positional_bytes = (size_t)(argc > 0 ? argc : 1) * sizeof *out->positional;
+    out->positional = malloc(positional_bytes);
+    VOLT_CHECK_ALLOC(out->positional, positional_bytes);
     for (int i = 0; i < argc; i++) {
         const char *arg = argv[i];
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
@@ -227,6 +245,11 @@ static int parse_args(const command *cmd, int argc, char **argv, parsed_args *ou
         }
     }
     return VOLT_OK;
+}
+
+static void parsed_args_free(parsed_args *args) {
+    free(args->positional);
+    args->positional = NULL;
 }
 
 /* The value of an option the command declares; NULL when it was not given. */
@@ -838,7 +861,8 @@ static int validation_mask(long n, long val_count, uint64_t seed, unsigned char 
     return VOLT_OK;
 }
 
-/* Copies the samples of `from` whose mask equals `keep` into `to`, in file order. */
+/* Copies the samples of `from` whose mask equals `keep` into `to`, in file order; their
+ * labels too when `from` has any (text has none). */
 static int copy_masked(const split_data *from, const unsigned char *mask, unsigned char keep,
                        long count, split_data *to) {
     *to = *from;
@@ -848,8 +872,8 @@ static int copy_masked(const split_data *from, const unsigned char *mask, unsign
     if (count == 0) return VOLT_OK; /* no /val: nothing to allocate (malloc(0) may be NULL) */
     size_t row = sample_bytes(from);
     to->x = malloc((size_t)count * row);
-    to->y = malloc((size_t)count * sizeof *to->y);
-    if (!to->x || !to->y) {
+    if (from->y) to->y = malloc((size_t)count * sizeof *to->y);
+    if (!to->x || (from->y && !to->y)) {
         split_data_free(to);
         return VOLT_ERROR(VOLT_ERR_NOMEM, "out of memory copying %ld samples", count);
     }
@@ -858,7 +882,8 @@ static int copy_masked(const split_data *from, const unsigned char *mask, unsign
         if (mask[i] != keep) continue;
         memcpy((unsigned char *)to->x + (size_t)k * row, (unsigned char *)from->x + (size_t)i * row,
                row);
-        to->y[k++] = from->y[i];
+        if (from->y) to->y[k] = from->y[i];
+        k++;
     }
     return VOLT_OK;
 }
@@ -996,12 +1021,14 @@ done:
 typedef struct output_data {
     const split_data *splits[3]; /* train, val, test; NULL: absent */
     x_stats stats;
-    long num_classes;
+    long num_classes;      /* 0: no labels, no num_classes attribute */
+    const char *tokenizer; /* text: "bytes", with vocab_size; NULL: neither attribute */
+    long vocab_size;
 } output_data;
 
 static const char *const SPLIT_NAMES[] = {"train", "val", "test", "predict"};
 
-/* /name/x with its scale, mean and std, and /name/y. */
+/* /name/x with its scale, mean and std, and /name/y when the samples have labels. */
 static int write_split(hid_t file, const char *name, const split_data *s, const x_stats *stats,
                        long num_classes) {
     hid_t group = H5Gcreate2(file, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -1016,7 +1043,7 @@ static int write_split(hid_t file, const char *name, const split_data *s, const 
     if (status == VOLT_OK) status = write_f64_attribute(group, "x", "mean", stats->mean);
     if (status == VOLT_OK) status = write_f64_attribute(group, "x", "std", stats->std);
     /* labels as u8 when every class fits (the smallest type the reader takes), else i32 */
-    if (status == VOLT_OK)
+    if (status == VOLT_OK && s->y)
         status = write_array(group, "y", num_classes <= 256 ? H5T_STD_U8LE : H5T_STD_I32LE,
                              H5T_NATIVE_INT32, 1, y_dims, s->y);
     h5_close(group);
@@ -1033,7 +1060,12 @@ static int write_dataset_file(const char *path, const output_data *d) {
     H5_GO(H5Pset_fclose_degree(access, H5F_CLOSE_STRONG));
     H5_GO(file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, access));
     status = write_string_attribute(file, ".", "format", VOLT_DATASET_FORMAT);
-    if (status == VOLT_OK) status = write_i64_attribute(file, ".", "num_classes", d->num_classes);
+    if (status == VOLT_OK && d->num_classes > 0)
+        status = write_i64_attribute(file, ".", "num_classes", d->num_classes);
+    if (status == VOLT_OK && d->tokenizer)
+        status = write_string_attribute(file, ".", "tokenizer", d->tokenizer);
+    if (status == VOLT_OK && d->tokenizer)
+        status = write_i64_attribute(file, ".", "vocab_size", d->vocab_size);
     for (int k = 0; k < 3 && status == VOLT_OK; k++)
         if (d->splits[k])
             status = write_split(file, SPLIT_NAMES[k], d->splits[k], &d->stats, d->num_classes);
@@ -1117,18 +1149,23 @@ typedef struct convert_options {
     long num_classes; /* 0: max label + 1 */
 } convert_options;
 
-/* The options idx and csv share, spliced into their tables. */
+/* The options the conversions share, spliced into their tables: idx and csv take
+ * SPLIT_OPTIONS, text takes VAL_OPTIONS and OUTPUT_OPTIONS (it has no classes). */
 /* clang-format off */
-#define SPLIT_OPTIONS                                                                              \
-    {"--val-fraction", "F", "fraction of the training file held out as /val, in [0, 1) "           \
+#define VAL_OPTIONS                                                                                \
+    {"--val-fraction", "F", "fraction of the training samples held out as /val, in [0, 1) "        \
                             "(default 0.1; 0: no /val)"},                                          \
     {"--val-count", "N", "number of training samples held out as /val (instead of a fraction)"},   \
-    {"--seed", "S", "seed of the validation permutation (default 0)"},                             \
-    {"--num-classes", "K", "number of classes (default: largest label + 1); a larger label is "    \
-                           "an error"},                                                            \
+    {"--seed", "S", "seed of the validation permutation (default 0)"}
+#define OUTPUT_OPTIONS                                                                             \
     {"--output", "OUT.h5", "the HDF5 file to write (required)"},                                   \
     {"--force", NULL, "replace OUT.h5 if it exists (only once the new file is complete)"},         \
     {"--help", NULL, "this help"}
+#define SPLIT_OPTIONS                                                                              \
+    VAL_OPTIONS,                                                                                   \
+    {"--num-classes", "K", "number of classes (default: largest label + 1); a larger label is "    \
+                           "an error"},                                                            \
+    OUTPUT_OPTIONS
 /* clang-format on */
 
 static int read_convert_options(const command *cmd, const parsed_args *args, convert_options *o) {
@@ -1192,13 +1229,16 @@ static void print_summary(const char *output, const output_data *d, double secon
         if (!s) continue;
         char shape[64];
         format_shape(shape, sizeof shape, s->sample_ndim, s->sample_shape);
-        printf("  %-5s %7ld samples  x %s %s  y [%ld]\n", SPLIT_NAMES[k], s->count,
-               x_dtype_name(s->dtype), shape, s->count);
+        printf("  %-5s %7ld samples  x %s %s", SPLIT_NAMES[k], s->count, x_dtype_name(s->dtype),
+               shape);
+        if (s->y) printf("  y [%ld]", s->count);
+        printf("\n");
     }
-    printf("  classes %ld; x scale %.9g, mean %.6f, std %.6f (over the training split, after "
-           "scaling)%s\n",
-           d->num_classes, d->stats.scale, d->stats.mean, d->stats.std,
-           d->stats.std_was_zero ? "; every feature is equal, so std is written as 1" : "");
+    if (d->num_classes > 0)
+        printf("  classes %ld; x scale %.9g, mean %.6f, std %.6f (over the training split, after "
+               "scaling)%s\n",
+               d->num_classes, d->stats.scale, d->stats.mean, d->stats.std,
+               d->stats.std_was_zero ? "; every feature is equal, so std is written as 1" : "");
 }
 
 /* Splits off /val, computes the statistics and writes the file. */
@@ -1331,8 +1371,180 @@ static const option_spec CSV_OPTIONS[] = {
      "cells is not a number)"},
     SPLIT_OPTIONS,
 };
+
+/* ===================================================================================== */
+/* volt-data text                                                                        */
+/* ===================================================================================== */
+
+/* The input files' bytes, joined in the order given. */
+typedef struct text_corpus {
+    unsigned char *bytes;
+    size_t length;
+    int files;
+    int newlines_added; /* between files, after a file that did not end with one */
+} text_corpus;
+
+/* Appends one file's bytes, and a '\n' when `newline_if_missing` and it does not end with
+ * one. The first non-empty file's buffer becomes the corpus (no copy of a lone file). */
+static int text_append(text_corpus *corpus, size_t *capacity, char *text, size_t length,
+                       int newline_if_missing) {
+    int add_newline = newline_if_missing && length > 0 && text[length - 1] != '\n';
+    if (!corpus->bytes && length > 0) {
+        corpus->bytes = (unsigned char *)text; /* read_whole_file left room for its NUL */
+        *capacity = length + 1;
+    } else if (length + (size_t)add_newline > 0) {
+        unsigned char *grown =
+            grow_buffer(corpus->bytes, capacity, corpus->length + length + (size_t)add_newline, 1);
+        if (!grown) {
+            free(text);
+            return VOLT_ERR_NOMEM;
+        }
+        corpus->bytes = grown;
+        memcpy(corpus->bytes + corpus->length, text, length);
+        free(text);
+    } else {
+        free(text);
+    }
+    corpus->length += length;
+    if (add_newline) {
+        corpus->bytes[corpus->length++] = '\n';
+        corpus->newlines_added++;
+    }
+    return VOLT_OK;
+}
+
+/* Reads the files (plain or gzip) into one byte stream, with a '\n' after every file but
+ * the last that does not end with one, so that the last line of a file and the first of
+ * the next stay two lines. A NUL byte marks a binary file: refused as not text. */
+static int text_read_corpus(const char *const *paths, int count, text_corpus *out) {
+    *out = (text_corpus){.files = count};
+    size_t capacity = 0;
+    int status = VOLT_OK;
+    for (int i = 0; i < count && status == VOLT_OK; i++) {
+        char *text = NULL;
+        size_t length = 0;
+        status = read_whole_file(paths[i], &text, &length);
+        if (status) break;
+        const char *nul = memchr(text, '\0', length);
+        if (nul) {
+            status = VOLT_ERROR(VOLT_ERR_IO,
+                                "%s is not text: a NUL byte at offset %zu (a binary file, such "
+                                "as the .dat index beside a fortune file?)",
+                                paths[i], (size_t)(nul - text));
+            free(text);
+            break;
+        }
+        status = text_append(out, &capacity, text, length, i + 1 < count);
+    }
+    if (status) {
+        free(out->bytes);
+        out->bytes = NULL;
+        return status;
+    }
+    return VOLT_OK;
+}
+
+/* The corpus must hold one window (block_size + 1 bytes) at least. */
+static int text_check_length(const text_corpus *corpus, const char *const *paths, long block_size) {
+    if (corpus->length == 0 && corpus->files == 1)
+        return VOLT_ERROR(VOLT_ERR_IO, "the corpus is empty: %s holds no bytes", paths[0]);
+    if (corpus->length == 0)
+        return VOLT_ERROR(VOLT_ERR_IO, "the corpus is empty: the %d input files hold no bytes",
+                          corpus->files);
+    if (corpus->length < (size_t)block_size + 1 && corpus->files == 1)
+        return VOLT_ERROR(VOLT_ERR_IO,
+                          "the corpus (%s) is %zu bytes, shorter than one window: --block-size "
+                          "%ld needs at least %ld bytes (block size + 1)",
+                          paths[0], corpus->length, block_size, block_size + 1);
+    if (corpus->length < (size_t)block_size + 1)
+        return VOLT_ERROR(VOLT_ERR_IO,
+                          "the corpus (%d files) is %zu bytes, shorter than one window: "
+                          "--block-size %ld needs at least %ld bytes (block size + 1)",
+                          corpus->files, corpus->length, block_size, block_size + 1);
+    return VOLT_OK;
+}
+
+/* Window k is bytes [k * block_size, (k + 1) * block_size] of the corpus: block_size + 1
+ * bytes at stride block_size, so consecutive windows share one byte and every byte after
+ * the first is a target (x[1:]) exactly once. The tail shorter than a window is left out. */
+static int text_make_windows(const text_corpus *corpus, long block_size, split_data *out) {
+    size_t stride = (size_t)block_size, window = stride + 1;
+    long count = (long)((corpus->length - 1) / stride);
+    unsigned char *x = malloc((size_t)count * window);
+    VOLT_CHECK_ALLOC(x, (size_t)count * window);
+    for (long k = 0; k < count; k++)
+        memcpy(x + (size_t)k * window, corpus->bytes + (size_t)k * stride, window);
+    *out = (split_data){.count = count,
+                        .sample_ndim = 1,
+                        .sample_shape = {(long)window},
+                        .features = (long)window,
+                        .dtype = X_U8,
+                        .x = x};
+    return VOLT_OK;
+}
+
+static void print_text_summary(const char *output, const output_data *d, const text_corpus *corpus,
+                               long windows, long block_size, double seconds) {
+    print_summary(output, d, seconds);
+    size_t dropped = corpus->length - ((size_t)windows * (size_t)block_size + 1);
+    printf("  corpus %zu bytes from %d file%s (%d newline%s added between files): %ld windows "
+           "of %ld bytes at stride %ld; the last %zu byte%s dropped (shorter than a window)\n",
+           corpus->length, corpus->files, corpus->files == 1 ? "" : "s", corpus->newlines_added,
+           corpus->newlines_added == 1 ? "" : "s", windows, block_size + 1, block_size, dropped,
+           dropped == 1 ? "" : "s");
+    printf("  tokenizer %s, vocab_size %ld; x scale 1, mean 0, std 1: the model reads the byte "
+           "values as they are\n",
+           d->tokenizer, d->vocab_size);
+}
+
+static int run_text(const command *cmd, const parsed_args *args) {
+    convert_options o;
+    VOLT_CHECK(read_convert_options(cmd, args, &o));
+    long block_size = DEFAULT_BLOCK_SIZE;
+    const char *block = arg_value(cmd, args, "--block-size");
+    if (block) VOLT_CHECK(parse_long_arg("--block-size", block, 1, MAX_BLOCK_SIZE, &block_size));
+    if (args->positional_count == 0)
+        return VOLT_ERROR(VOLT_ERR_CONFIG, "'volt-data text' needs at least one input FILE "
+                                           "(see 'volt-data text --help')");
+    VOLT_CHECK(check_output(o.output, o.force));
+
+    double start = volt_clock_seconds();
+    text_corpus corpus;
+    VOLT_CHECK(text_read_corpus(args->positional, args->positional_count, &corpus));
+    split_data all = {0}, train = {0}, val = {0};
+    long val_count = 0;
+    int status = text_check_length(&corpus, args->positional, block_size);
+    if (status == VOLT_OK) status = text_make_windows(&corpus, block_size, &all);
+    free(corpus.bytes); /* the windows hold every byte used */
+    corpus.bytes = NULL;
+    if (status == VOLT_OK) status = resolve_val_count(&o, all.count, &val_count);
+    if (status == VOLT_OK) status = split_validation(&all, val_count, o.seed, &train, &val);
+    long windows = all.count;
+    split_data_free(&all);
+    output_data d = {.splits = {&train, val_count > 0 ? &val : NULL, NULL},
+                     .stats = {.scale = 1, .mean = 0, .std = 1},
+                     .tokenizer = "bytes",
+                     .vocab_size = BYTE_VOCAB_SIZE};
+    if (status == VOLT_OK) status = write_output(o.output, o.force, &d);
+    if (status == VOLT_OK)
+        print_text_summary(o.output, &d, &corpus, windows, block_size,
+                           volt_clock_seconds() - start);
+    split_data_free(&train);
+    split_data_free(&val);
+    VOLT_CHECK(status);
+    return VOLT_OK;
+}
+
+static const option_spec TEXT_OPTIONS[] = {
+    {"--block-size", "T",
+     "tokens the model reads at once: a sample holds T + 1 bytes, its input x[:, :T] and its "
+     "targets x[:, 1:] (default 128, at most 1048576)"},
+    VAL_OPTIONS,
+    OUTPUT_OPTIONS,
+};
 _Static_assert(sizeof CSV_OPTIONS / sizeof CSV_OPTIONS[0] <= MAX_OPTIONS &&
-                   sizeof IDX_OPTIONS / sizeof IDX_OPTIONS[0] <= MAX_OPTIONS,
+                   sizeof IDX_OPTIONS / sizeof IDX_OPTIONS[0] <= MAX_OPTIONS &&
+                   sizeof TEXT_OPTIONS / sizeof TEXT_OPTIONS[0] <= MAX_OPTIONS,
                "parsed_args holds MAX_OPTIONS values");
 
 /* ===================================================================================== */
@@ -1628,6 +1840,19 @@ static const command COMMANDS[] = {
      "every other column a feature. Writes x f32 [N, features] with scale = 1 and y [N].\n"
      "Error messages count lines and columns from 1, as editors do.",
      CSV_OPTIONS, COUNT_OF(CSV_OPTIONS), 0, run_csv},
+    {"text",
+     "volt-data text [--block-size 128] [--val-fraction 0.1 | --val-count N] [--seed S]\n"
+     "               --output OUT.h5 [--force] FILE [FILE ...]",
+     "Makes byte-level token windows for language models from text files (plain or\n"
+     "gzip-compressed), joined in the order given, with a newline after each file but the last\n"
+     "that does not end with one. The byte stream is cut into windows of T + 1 bytes at stride\n"
+     "T (--block-size): consecutive windows share one byte, so a model taking x[:, :T] as input\n"
+     "and x[:, 1:] as targets predicts every byte after the first exactly once. The tail\n"
+     "shorter than a window is dropped (the summary says how many bytes). Writes\n"
+     "x u8 [N, T + 1] with scale 1, mean 0, std 1 (the byte values as they are) and no y; the\n"
+     "root gets tokenizer = \"bytes\" and vocab_size = 256 instead of num_classes. A file with\n"
+     "a NUL byte is refused as not text.",
+     TEXT_OPTIONS, COUNT_OF(TEXT_OPTIONS), INT_MAX, run_text},
     {"info", "volt-data info FILE.h5",
      "Prints the splits of a file in Volt's layout: shapes, dtypes, storage, attributes, and\n"
      "the number of samples of each class.",
@@ -1670,32 +1895,38 @@ static void print_help(FILE *out) {
             "volt-data " VOLT_VERSION_STRING " — converts data sets into Volt's HDF5 layout.\n\n"
             "The file holds groups /train, /val and /test, each with x [N, ...] (u8 or f32,\n"
             "with f64 attributes scale, mean and std: a sample is read as\n"
-            "(x * scale - mean) / std) and y [N] (class labels); the root has the attributes\n"
-            "format = \"" VOLT_DATASET_FORMAT "\" and num_classes. See lib/data/dataset.h.\n\n"
-            "/val is held out of the training file: the last val-count samples of a\n"
-            "permutation drawn from --seed, so /train and /val are disjoint and cover the file.\n"
-            "mean and std are over every feature of /train, after scaling. Input files may be\n"
-            "gzip-compressed (detected by the gzip magic). The output is written to OUT.h5.tmp\n"
-            "and renamed to OUT.h5 only on success: a failed run leaves no file behind and\n"
-            "leaves an existing OUT.h5 untouched.\n");
+            "(x * scale - mean) / std) and y [N] (class labels; text has none); the root has the\n"
+            "attribute format = \"" VOLT_DATASET_FORMAT "\", and num_classes (idx, csv) or\n"
+            "tokenizer and vocab_size (text). See lib/data/dataset.h.\n\n"
+            "/val is held out of the training samples: the last val-count samples of a\n"
+            "permutation drawn from --seed, so /train and /val are disjoint and cover them. idx\n"
+            "and csv compute mean and std over every feature of /train, after scaling. Input\n"
+            "files may be gzip-compressed (detected by the gzip magic). The output is written\n"
+            "to OUT.h5.tmp and renamed to OUT.h5 only on success: a failed run leaves no file\n"
+            "behind and leaves an existing OUT.h5 untouched.\n");
     for (int i = 0; i < COUNT_OF(COMMANDS); i++) {
         fprintf(out, "\n");
         print_command_help(out, &COMMANDS[i]);
     }
-    fprintf(out, "\nExample (Fashion-MNIST from Debian's dataset-fashion-mnist):\n"
-                 "  d=/usr/share/datasets/fashion-mnist\n"
-                 "  volt-data idx --train-images $d/train-images-idx3-ubyte.gz \\\n"
-                 "      --train-labels $d/train-labels-idx1-ubyte.gz \\\n"
-                 "      --test-images $d/t10k-images-idx3-ubyte.gz \\\n"
-                 "      --test-labels $d/t10k-labels-idx1-ubyte.gz --output fashion.h5\n"
-                 "  volt-data info fashion.h5\n\n"
-                 "Exit status: 0 on success, 1 on any error (printed on stderr).\n");
+    fprintf(out,
+            "\nExample (Fashion-MNIST from Debian's dataset-fashion-mnist):\n"
+            "  d=/usr/share/datasets/fashion-mnist\n"
+            "  volt-data idx --train-images $d/train-images-idx3-ubyte.gz \\\n"
+            "      --train-labels $d/train-labels-idx1-ubyte.gz \\\n"
+            "      --test-images $d/t10k-images-idx3-ubyte.gz \\\n"
+            "      --test-labels $d/t10k-labels-idx1-ubyte.gz --output fashion.h5\n"
+            "  volt-data info fashion.h5\n\n"
+            "Example (a GPT's corpus from Debian's fortunes, leaving out the .dat indexes\n"
+            "and the .u8 links):\n"
+            "  volt-data text --block-size 128 --output fortunes.h5 \\\n"
+            "      $(find /usr/share/games/fortunes -maxdepth 1 -type f ! -name '*.dat' | sort)\n\n"
+            "Exit status: 0 on success, 1 on any error (printed on stderr).\n");
 }
 
 static int run_main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: volt-data idx|csv|info ... (volt-data --help explains)\n");
-        return VOLT_ERROR(VOLT_ERR_CONFIG, "missing command: idx, csv or info");
+        fprintf(stderr, "usage: volt-data idx|csv|text|info ... (volt-data --help explains)\n");
+        return VOLT_ERROR(VOLT_ERR_CONFIG, "missing command: idx, csv, text or info");
     }
     const char *name = argv[1];
     if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
@@ -1710,16 +1941,17 @@ static int run_main(int argc, char **argv) {
         const command *cmd = &COMMANDS[i];
         if (strcmp(name, cmd->name) != 0) continue;
         parsed_args args;
-        VOLT_CHECK(parse_args(cmd, argc - 2, argv + 2, &args));
-        if (args.help) {
+        int status = parse_args(cmd, argc - 2, argv + 2, &args);
+        if (status == VOLT_OK && args.help)
             print_command_help(stdout, cmd);
-            return VOLT_OK;
-        }
-        VOLT_CHECK(cmd->run(cmd, &args));
+        else if (status == VOLT_OK)
+            status = cmd->run(cmd, &args);
+        parsed_args_free(&args);
+        VOLT_CHECK(status);
         return VOLT_OK;
     }
     return VOLT_ERROR(VOLT_ERR_CONFIG,
-                      "unknown command '%s': expected idx, csv or info "
+                      "unknown command '%s': expected idx, csv, text or info "
                       "(see volt-data --help)",
                       name);
 }

@@ -11,6 +11,7 @@ packages=(
   libyaml-dev                           # configuration files
   zlib1g-dev                            # .gz input files (volt-data)
   dataset-fashion-mnist                 # the demo's data set
+  fortunes                              # the GPT example's corpus
   libpapi-dev                           # hardware counters (optional)
   python3-torch python3-h5py            # tests: checkpoints read by PyTorch (tools/)
   python3-venv                          # tests: TensorBoard from PyPI reads our event files

@@ -4,8 +4,17 @@
 #   volt_data.csv.*            converts a small CSV written here (header, named label column,
 #                              a test file) and checks it the same way
 #   volt_data.tiny_idx_ok      the control for the bad cases: their small IDX files convert
+#   volt_data.text.ok          the control for the bad text cases: three small text files (one
+#                              gzip-compressed, one without a final newline) convert into the
+#                              expected windows, splits and attributes (summary and info)
+#   volt_data.text.content     the same conversion checked byte by byte with h5py: windows,
+#                              one-byte overlap, attributes, train and val disjoint and
+#                              covering (skipped without Debian's python3-h5py)
 #   volt_data.bad.<case>       one bad input each: volt-data must fail with the right message
 #                              and leave no output (tests/volt_data_bad_inputs.cmake)
+#   volt_data.text.fortunes    Debian's fortunes as a GPT's corpus (--block-size 128), read back
+#                              by volt-data info (skipped, exit 77, without the package)
+#   volt_data.help             the help lists every command; volt-data text --help
 if(NOT TARGET volt-data)
   return()
 endif()
@@ -93,23 +102,68 @@ set(_bad_cases
   idx_wrong_magic idx_truncated idx_truncated_gzip idx_count_mismatch idx_label_out_of_range
   csv_empty csv_header_only csv_ragged csv_non_numeric
   unknown_option missing_required missing_output bad_val_fraction
-  output_exists failed_force_keeps_output)
-foreach(case tiny_idx_ok ${_bad_cases})
+  output_exists failed_force_keeps_output
+  text_no_files text_missing_file text_directory text_binary text_empty text_too_short
+  text_block_size_zero text_block_size_huge text_bad_val_fraction text_val_takes_all
+  text_no_output_dir text_output_exists text_failed_force_keeps_output info_two_files)
+# Debian's python3 with h5py checks text.content (tests/trainer.cmake finds it the same way)
+find_program(VOLT_DEBIAN_PYTHON python3 PATHS /usr/bin NO_DEFAULT_PATH)
+foreach(case tiny_idx_ok text_ok text_content ${_bad_cases})
   if(case STREQUAL "tiny_idx_ok")
     set(name volt_data.tiny_idx_ok)
+  elseif(case STREQUAL "text_ok")
+    set(name volt_data.text.ok)
+  elseif(case STREQUAL "text_content")
+    set(name volt_data.text.content)
   else()
     set(name volt_data.bad.${case})
   endif()
   add_test(NAME ${name}
            COMMAND ${CMAKE_COMMAND} -DVOLT_DATA=$<TARGET_FILE:volt-data> -DCASE=${case}
-                   -DWORK_DIR=${VOLT_DATA_TEST_DIR}/${case}
+                   -DWORK_DIR=${VOLT_DATA_TEST_DIR}/${case} -DPYTHON=${VOLT_DEBIAN_PYTHON}
                    -P ${CMAKE_CURRENT_SOURCE_DIR}/volt_data_bad_inputs.cmake)
 endforeach()
+set_tests_properties(volt_data.text.content PROPERTIES SKIP_REGULAR_EXPRESSION "VOLT_TEST_SKIPPED")
+
+# --- text: Debian's fortunes, the GPT example's corpus ------------------------------------------
+# Every fortune file of the folder, in name order: the .dat files are binary indexes (volt-data
+# refuses them as not text) and the .u8 files are links to the others (find -type f skips them).
+set(VOLT_FORTUNES_DIR /usr/share/games/fortunes CACHE PATH
+    "fortune files (Debian's fortunes, scripts/install-deps.sh): the GPT example's corpus")
+add_test(NAME volt_data.text.fortunes
+         COMMAND sh -c [=[
+if [ ! -f "$2/fortunes" ]; then
+  echo "skipped: $2/fortunes is missing (Debian's fortunes; scripts/install-deps.sh installs it)"
+  exit 77
+fi
+"$1" text --block-size 128 --val-fraction 0.1 --seed 0 --force --output "$3" \
+    $(find "$2" -maxdepth 1 -type f ! -name '*.dat' | LC_ALL=C sort) || exit 1
+info=$("$1" info "$3") || exit 1
+echo "$info"
+echo "$info" | grep -q '^[^ ]*:  format=volt-dataset-1 tokenizer=bytes vocab_size=256$' &&
+  echo "$info" | grep -Eq '^  x  u8 \[[0-9]+, 129\]  contiguous  mean=0 scale=1 std=1$' &&
+  echo "$info" | grep -Eq '^val +[1-9][0-9]* samples$' ||
+  { echo "FAIL: volt-data info does not show byte windows of 129 in /train and /val"; exit 1; }
+]=] volt_data.text.fortunes $<TARGET_FILE:volt-data> ${VOLT_FORTUNES_DIR}
+                 ${VOLT_DATA_TEST_DIR}/fortunes.h5)
+set_tests_properties(volt_data.text.fortunes PROPERTIES SKIP_RETURN_CODE 77)
+
+# --- help ---------------------------------------------------------------------------------------
+add_test(NAME volt_data.help COMMAND $<TARGET_FILE:volt-data> --help)
+string(CONCAT _help_lists_commands
+  "volt-data idx --train-images.*volt-data csv --train.*"
+  "volt-data text \\[--block-size 128\\] \\[--val-fraction 0.1 \\| --val-count N\\] "
+  "\\[--seed S\\]\n +--output OUT.h5 \\[--force\\] FILE \\[FILE \\.\\.\\.\\].*"
+  "volt-data info FILE.h5")
+set_tests_properties(volt_data.help PROPERTIES PASS_REGULAR_EXPRESSION "${_help_lists_commands}")
+add_test(NAME volt_data.text.help COMMAND $<TARGET_FILE:volt-data> text --help)
+set_tests_properties(volt_data.text.help PROPERTIES
+  PASS_REGULAR_EXPRESSION "--block-size T +tokens the model reads at once")
 
 get_property(_volt_data_tests DIRECTORY PROPERTY TESTS)
 list(FILTER _volt_data_tests INCLUDE REGEX "^volt_data\\.")
 set_tests_properties(${_volt_data_tests} PROPERTIES LABELS unit TIMEOUT 120)
-foreach(t volt_data.fashion_mnist.info volt_data.csv.info)
+foreach(t volt_data.fashion_mnist.info volt_data.csv.info volt_data.help volt_data.text.help)
   # PASS_REGULAR_EXPRESSION alone ignores the exit code; these lines fail the test anyway
   set_tests_properties(${t} PROPERTIES FAIL_REGULAR_EXPRESSION "${VOLT_DATA_FAILURE}")
 endforeach()

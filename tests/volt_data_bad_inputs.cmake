@@ -5,9 +5,11 @@
 # Makes the case's input files in WORK_DIR (emptied first), runs volt-data, and checks that
 # it failed the way it should: a non-zero exit code without a sanitizer report, the
 # expected message on stderr, and no output behind it: neither out.h5 nor out.h5.tmp, or,
-# where a good out.h5 existed before, that file byte for byte unchanged. The case
-# "tiny_idx_ok" is the control: the small files the bad cases start from convert cleanly,
-# so each bad case fails for its own reason.
+# where a good out.h5 existed before, that file byte for byte unchanged. The cases
+# "tiny_idx_ok" and "text_ok" are the controls: the small files the bad cases start from
+# convert cleanly, so each bad case fails for its own reason. "text_content" converts the
+# text control set too and checks every byte of the file with h5py (pass -DPYTHON=<python3
+# with h5py>; without it the case prints VOLT_TEST_SKIPPED and passes).
 cmake_minimum_required(VERSION 3.24)
 
 foreach(var VOLT_DATA CASE WORK_DIR)
@@ -75,11 +77,123 @@ write_idx_images(${images} 3 2 2 "000102030405060708090a0b")
 write_idx_labels(${labels} 3 "000102")
 set(idx_inputs --train-images ${images} --train-labels ${labels})
 
+# The text control set: three files whose joined stream is known (expected.bin, joined here
+# by the rule volt-data documents): a.txt ends with a newline, b.txt does not (volt-data adds
+# one), c.txt.gz is gzip-compressed. With --block-size 8 the 162 bytes make 20 distinct
+# windows of 9 bytes (the first "Volt read", the last "few more."), and the last byte (the
+# final newline) is dropped.
+if(CASE MATCHES "^text_")
+  set(text_a "Volt reads bytes.\nEach window overlaps the next by one byte.\n")
+  set(text_b "No newline at the end of this file")
+  set(text_c "The last file, gzip-compressed: 0123456789abcdef! And a few more.\n")
+  file(WRITE ${WORK_DIR}/a.txt "${text_a}")
+  file(WRITE ${WORK_DIR}/b.txt "${text_b}")
+  file(WRITE ${WORK_DIR}/c.txt "${text_c}")
+  file(ARCHIVE_CREATE OUTPUT ${WORK_DIR}/c.txt.gz PATHS ${WORK_DIR}/c.txt FORMAT raw
+       COMPRESSION GZip)
+  file(REMOVE ${WORK_DIR}/c.txt)
+  file(WRITE ${WORK_DIR}/expected.bin "${text_a}${text_b}\n${text_c}")
+  set(text_inputs ${WORK_DIR}/a.txt ${WORK_DIR}/b.txt ${WORK_DIR}/c.txt.gz)
+  # --val-fraction 0.25 of 20 windows: 5 in /val, 15 in /train
+  set(text_split --block-size 8 --val-fraction 0.25 --seed 7)
+  string(CONCAT text_info
+    "format=volt-dataset-1 tokenizer=bytes vocab_size=256\n"
+    "train +15 samples\n  x  u8 \\[15, 9\\]  contiguous  mean=0 scale=1 std=1\n"
+    "val +5 samples\n  x  u8 \\[5, 9\\]  contiguous  mean=0 scale=1 std=1\n"
+    "total +20 samples in 2 splits")
+endif()
+
+# The checks of "text_content" (h5py): argv = file, expected stream, block size, windows,
+# windows in /val.
+set(text_content_check [=[
+import sys
+
+import h5py
+import numpy as np
+
+path, stream_path = sys.argv[1], sys.argv[2]
+block, expected_n, expected_val = (int(a) for a in sys.argv[3:6])
+problems = []
+
+
+def expect(ok, what):
+    if not ok:
+        problems.append(what)
+
+
+def text(value):
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+stream = open(stream_path, "rb").read()
+n = (len(stream) - 1) // block
+windows = [stream[k * block:k * block + block + 1] for k in range(n)]
+expect(n == expected_n, f"the stream makes {n} windows, the test expects {expected_n}")
+expect(windows[0] == b"Volt read", f"the stream's first window is {windows[0]!r}")
+expect(windows[-1] == b"few more.", f"the stream's last window is {windows[-1]!r}")
+expect(len(set(windows)) == n, "the test's windows are not distinct: rows cannot be told apart")
+window_index = {w: k for k, w in enumerate(windows)}
+
+rows = {}
+with h5py.File(path, "r") as f:
+    expect(sorted(f.attrs) == ["format", "tokenizer", "vocab_size"],
+           f"root attributes {sorted(f.attrs)}, expected format, tokenizer, vocab_size "
+           "(no num_classes)")
+    expect(text(f.attrs.get("format")) == "volt-dataset-1", f"format {f.attrs.get('format')!r}")
+    expect(text(f.attrs.get("tokenizer")) == "bytes", f"tokenizer {f.attrs.get('tokenizer')!r}")
+    vocab = f.attrs.get("vocab_size")
+    expect(vocab is not None and np.asarray(vocab).dtype == np.int64 and int(vocab) == 256,
+           f"vocab_size {vocab!r}, expected i64 256")
+    expect(sorted(f) == ["train", "val"], f"groups {sorted(f)}, expected train and val")
+    for split in ("train", "val"):
+        if split not in f:
+            continue
+        expect(list(f[split]) == ["x"], f"/{split} holds {list(f[split])}, expected x alone")
+        x = f[split]["x"]
+        expect(x.dtype == np.uint8 and x.shape[1:] == (block + 1,),
+               f"/{split}/x is {x.dtype} {x.shape}, expected uint8 [N, {block + 1}]")
+        for name, value in (("scale", 1.0), ("mean", 0.0), ("std", 1.0)):
+            got = x.attrs.get(name)
+            expect(got is not None and np.asarray(got).dtype == np.float64 and got == value,
+                   f"/{split}/x attribute {name} = {got!r}, expected f64 {value}")
+        rows[split] = [bytes(r) for r in x[...]]
+
+train, val = rows.get("train", []), rows.get("val", [])
+expect(len(val) == expected_val, f"/val has {len(val)} windows, expected {expected_val}")
+expect(len(train) == expected_n - expected_val,
+       f"/train has {len(train)} windows, expected {expected_n - expected_val}")
+by_index = {}
+for split, got in (("train", train), ("val", val)):
+    strangers = [r for r in got if r not in window_index]
+    expect(not strangers, f"/{split} has rows that are no window of the stream: {strangers[:3]}")
+    indices = [window_index[r] for r in got if r in window_index]
+    expect(indices == sorted(indices), f"/{split} is not in stream order: {indices}")
+    for k in indices:
+        expect(k not in by_index, f"window {k} is stored twice (train and val overlap)")
+        by_index[k] = got[indices.index(k)]
+expect(sorted(by_index) == list(range(n)),
+       f"train and val miss windows {sorted(set(range(n)) - set(by_index))}")
+if sorted(by_index) == list(range(n)):
+    # consecutive windows share one byte, and the stored rows rebuild the stream's head
+    expect(all(by_index[k][-1] == by_index[k + 1][0] for k in range(n - 1)),
+           "consecutive windows do not overlap by one byte")
+    rebuilt = b"".join(by_index[k][:block] for k in range(n)) + by_index[n - 1][-1:]
+    expect(rebuilt == stream[:n * block + 1], "the stored windows do not rebuild the stream")
+for p in problems:
+    print("FAIL:", p)
+if problems:
+    sys.exit(1)
+print(f"content: {n} windows of {block + 1} bytes ({len(train)} train, {len(val)} val) are "
+      f"exactly the stream's, disjoint and covering; attributes as the layout says")
+]=])
+
 # --- the cases ---------------------------------------------------------------------------------
 # Each sets args (volt-data's arguments), expect (a regex for stderr), and optionally
 # existing (out.h5 exists with good content before the run) or succeed (the control).
 set(existing FALSE)
 set(succeed FALSE)
+set(expect_summary "")
+set(check_content FALSE)
 if(CASE STREQUAL "tiny_idx_ok")
   set(succeed TRUE)
   set(args idx ${idx_inputs} --val-count 1 --output ${out})
@@ -156,6 +270,73 @@ elseif(CASE STREQUAL "failed_force_keeps_output")
   set(args idx --train-images ${WORK_DIR}/short.idx --train-labels ${labels} --force
       --output ${out})
   set(expect "short.idx is truncated")
+elseif(CASE STREQUAL "text_ok")
+  set(succeed TRUE)
+  set(args text ${text_split} --output ${out} ${text_inputs})
+  string(CONCAT expect_summary
+    "train +15 samples  x u8 \\[9\\]\n  val +5 samples  x u8 \\[9\\]\n"
+    "  corpus 162 bytes from 3 files \\(1 newline added between files\\): 20 windows of 9 "
+    "bytes at stride 8; the last 1 byte dropped \\(shorter than a window\\)\n"
+    "  tokenizer bytes, vocab_size 256")
+  set(expect "${text_info}")
+elseif(CASE STREQUAL "text_content")
+  set(succeed TRUE)
+  set(check_content TRUE)
+  set(args text ${text_split} --output ${out} ${text_inputs})
+  set(expect "${text_info}")
+elseif(CASE STREQUAL "text_no_files")
+  set(args text --output ${out})
+  set(expect "'volt-data text' needs at least one input FILE")
+elseif(CASE STREQUAL "text_missing_file")
+  set(args text --output ${out} ${WORK_DIR}/a.txt ${WORK_DIR}/missing.txt)
+  set(expect "cannot open [^ ]*missing.txt: No such file or directory")
+elseif(CASE STREQUAL "text_directory")
+  set(args text --output ${out} ${WORK_DIR}/a.txt ${WORK_DIR})
+  set(expect "/text_directory is not a regular file")
+elseif(CASE STREQUAL "text_binary")
+  # a fortune .dat index (version 2, 3 strings, ...): NUL bytes from the first
+  write_bytes(${WORK_DIR}/fortunes.dat "000000020000000300000020")
+  set(args text --output ${out} ${text_inputs} ${WORK_DIR}/fortunes.dat)
+  set(expect "fortunes.dat is not text: a NUL byte at offset 0")
+elseif(CASE STREQUAL "text_empty")
+  file(WRITE ${WORK_DIR}/empty.txt "")
+  set(args text --output ${out} ${WORK_DIR}/empty.txt)
+  set(expect "the corpus is empty: [^ ]*empty.txt holds no bytes")
+elseif(CASE STREQUAL "text_too_short")
+  # "abc" + the newline volt-data adds + "defgh\n": 10 bytes
+  file(WRITE ${WORK_DIR}/abc.txt "abc")
+  file(WRITE ${WORK_DIR}/defgh.txt "defgh\n")
+  set(args text --block-size 16 --output ${out} ${WORK_DIR}/abc.txt ${WORK_DIR}/defgh.txt)
+  string(CONCAT expect "the corpus \\(2 files\\) is 10 bytes, shorter than one window: "
+         "--block-size 16 needs at least 17 bytes")
+elseif(CASE STREQUAL "text_block_size_zero")
+  set(args text --block-size 0 --output ${out} ${text_inputs})
+  set(expect "--block-size '0': expected an integer in \\[1, 1048576\\]")
+elseif(CASE STREQUAL "text_block_size_huge")
+  set(args text --block-size 100000000000 --output ${out} ${text_inputs})
+  set(expect "--block-size '100000000000': expected an integer in \\[1, 1048576\\]")
+elseif(CASE STREQUAL "text_bad_val_fraction")
+  set(args text --val-fraction -0.5 --output ${out} ${text_inputs})
+  set(expect "--val-fraction '-0.5': expected a number in \\[0, 1\\)")
+elseif(CASE STREQUAL "text_val_takes_all")
+  set(args text --block-size 8 --val-count 20 --output ${out} ${text_inputs})
+  set(expect "a validation split of 20 samples leaves none of the 20 training samples")
+elseif(CASE STREQUAL "text_no_output_dir")
+  set(out ${WORK_DIR}/no_such_dir/out.h5)
+  set(args text --output ${out} ${text_inputs})
+  set(expect "cannot write [^ ]*no_such_dir/out.h5: [^ ]*no_such_dir is not a directory")
+elseif(CASE STREQUAL "text_output_exists")
+  set(existing TRUE)
+  set(args text ${text_split} --output ${out} ${text_inputs})
+  set(expect "output [^ ]*out.h5 exists. pass --force to replace it")
+elseif(CASE STREQUAL "text_failed_force_keeps_output")
+  # --force, but the corpus is too short for the block size: the good out.h5 must survive
+  set(existing TRUE)
+  set(args text --block-size 4096 --force --output ${out} ${text_inputs})
+  set(expect "the corpus \\(3 files\\) is 162 bytes, shorter than one window")
+elseif(CASE STREQUAL "info_two_files")
+  set(args info ${out} ${out})
+  set(expect "unexpected argument '[^']*out.h5' for 'volt-data info'")
 else()
   message(FATAL_ERROR "unknown CASE '${CASE}'")
 endif()
@@ -180,11 +361,32 @@ if(succeed)
   if(NOT rc EQUAL 0 OR NOT EXISTS ${out})
     message(FATAL_ERROR "FAIL: the control conversion failed")
   endif()
+  if(NOT stdout MATCHES "${expect_summary}")
+    message(FATAL_ERROR "FAIL: the summary does not show '${expect_summary}'")
+  endif()
   execute_process(COMMAND ${VOLT_DATA} info ${out} RESULT_VARIABLE rc OUTPUT_VARIABLE stdout
                   ERROR_VARIABLE stderr)
   message("volt-data info -> exit ${rc}\n${stdout}${stderr}")
   if(NOT rc EQUAL 0 OR NOT stdout MATCHES "${expect}")
     message(FATAL_ERROR "FAIL: info does not show '${expect}'")
+  endif()
+  if(check_content)
+    if(PYTHON)
+      execute_process(COMMAND ${PYTHON} -c "import h5py" RESULT_VARIABLE rc ERROR_QUIET)
+    endif()
+    if(NOT PYTHON OR NOT rc EQUAL 0)
+      message("skipped: no python3 with h5py ('${PYTHON}'; Debian's python3-h5py, "
+              "scripts/install-deps.sh installs it)\nVOLT_TEST_SKIPPED")
+      return()
+    endif()
+    file(WRITE ${WORK_DIR}/check_content.py "${text_content_check}")
+    execute_process(COMMAND ${PYTHON} ${WORK_DIR}/check_content.py ${out}
+                            ${WORK_DIR}/expected.bin 8 20 5
+                    RESULT_VARIABLE rc OUTPUT_VARIABLE stdout ERROR_VARIABLE stderr)
+    message("${stdout}${stderr}")
+    if(NOT rc EQUAL 0)
+      message(FATAL_ERROR "FAIL: the file's content is not what the stream gives (above)")
+    endif()
   endif()
   message("PASS")
   return()

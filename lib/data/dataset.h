@@ -7,8 +7,13 @@
  * Attributes of x (optional, f64 scalars): "scale" (default 1), "mean" (default 0) and
  * "std" (default 1): a sample's features are read as f32 ((x * scale) - mean) / std.
  * Attributes of the root group: "format" = "volt-dataset-1" (string), "num_classes"
- * (i64; required when any split has y). volt-data writes this layout; h5py and
- * h5dump read it.
+ * (i64; required when any split has y, absent when none has). Token data sets for
+ * language models (volt-data text) have no y and add "tokenizer" (string; "bytes": each
+ * token is one byte of the text) and "vocab_size" (i64; token ids are in [0, vocab_size),
+ * 256 for bytes); x is u8 [N, T + 1], windows of T + 1 consecutive tokens with scale 1,
+ * mean 0, std 1, so a sample reads as its token ids in f32: a model takes x[:, :T] as
+ * input and x[:, 1:] as targets. The reader does not look at these two attributes.
+ * volt-data writes this layout; h5py and h5dump read it.
  *
  * Samples are read by index with one HDF5 read of the union of their rows (hyperslabs),
  * so a rank can read only its part of a batch. Errors name the file, the split and

@@ -1,5 +1,5 @@
-/* tests/unit/test_data.c — the data layer: the HDF5 layout reader (values, normalisation,
- * order and repeats, every bad input with its message), the epoch order, batching, the
+/* tests/unit/test_data.c — the data layer: the HDF5 layout reader (values, normalisation, byte
+ * tokens, order and repeats, every bad input with its message), the epoch order, batching, the
  * prefetch thread (same batches as without it, clean shutdown mid-epoch, errors carried
  * to the caller), resuming an epoch at a batch, and the HDF5 data module end to end. The HDF5 files
  * are written here with the HDF5 C API into a fresh mkdtemp directory per test, removed at its end.
@@ -309,6 +309,55 @@ VOLT_TEST(dataset_reads_values_and_normalises) {
     VOLT_EXPECT_EQ_INT(has, 1);
     VOLT_EXPECT_OK(volt_dataset_has_split(path, VOLT_SPLIT_PREDICT, &has));
     VOLT_EXPECT_EQ_INT(has, 0);
+    VOLT_EXPECT_EQ_INT(open_hdf5_objects(), 0);
+    temp_dir_remove(&dir);
+}
+
+/* A token file as volt-data text writes it (x u8 [N, T + 1] with scale 1, mean 0, std 1,
+ * no y, no num_classes; tokenizer and vocab_size on the root) reads as the byte values
+ * themselves: every value 0..255 comes back exactly as f32. Here T = 64 and window k holds
+ * stream bytes 64 k .. 64 k + 64 of the stream b_i = i mod 256. */
+VOLT_TEST(dataset_reads_byte_tokens_exactly) {
+    enum { WINDOWS = 4, BLOCK = 64, WINDOW = BLOCK + 1 };
+    temp_dir dir = temp_dir_create();
+    char path[PATH_BYTES];
+    path_in(&dir, "tokens.h5", path);
+    hid_t file = h5_create(path);
+    h5_attribute_string(file, "format", "volt-dataset-1", 0);
+    h5_attribute_string(file, "tokenizer", "bytes", 0);
+    h5_attribute_i64(file, "/", "vocab_size", 256);
+    uint8_t tokens[WINDOWS * WINDOW];
+    for (long k = 0; k < WINDOWS; k++)
+        for (long j = 0; j < WINDOW; j++) tokens[k * WINDOW + j] = (uint8_t)((BLOCK * k + j) % 256);
+    const hsize_t dims[2] = {WINDOWS, WINDOW};
+    h5_put(file, "train/x", H5T_STD_U8LE, H5T_NATIVE_UINT8, 2, dims, tokens);
+    h5_attribute_f64(file, "train/x", "scale", 1.0);
+    h5_attribute_f64(file, "train/x", "mean", 0.0);
+    h5_attribute_f64(file, "train/x", "std", 1.0);
+    H5Fclose(file);
+
+    volt_dataset *train = NULL;
+    VOLT_EXPECT_OK(volt_dataset_open(path, VOLT_SPLIT_TRAIN, &train));
+    if (train) {
+        VOLT_EXPECT_EQ_INT(volt_dataset_length(train), WINDOWS);
+        VOLT_EXPECT_EQ_INT(volt_dataset_features(train), WINDOW);
+        VOLT_EXPECT(!volt_dataset_has_labels(train));
+        VOLT_EXPECT_EQ_INT(volt_dataset_num_classes(train), 0);
+        const long indices[WINDOWS] = {3, 1, 0, 2};
+        float x[WINDOWS * WINDOW];
+        VOLT_EXPECT_OK(volt_dataset_read(train, indices, WINDOWS, x, NULL));
+        long mismatches = 0, first_bad = -1;
+        for (long r = 0; r < WINDOWS; r++)
+            for (long j = 0; j < WINDOW; j++)
+                if (x[r * WINDOW + j] != (float)((BLOCK * indices[r] + j) % 256)) {
+                    if (first_bad < 0) first_bad = r * WINDOW + j;
+                    mismatches++;
+                }
+        if (mismatches)
+            volt_test_fail(__FILE__, __LINE__, "%ld of %d token values differ; first at %ld: %g",
+                           mismatches, WINDOWS * WINDOW, first_bad, (double)x[first_bad]);
+        volt_dataset_close(train);
+    }
     VOLT_EXPECT_EQ_INT(open_hdf5_objects(), 0);
     temp_dir_remove(&dir);
 }
