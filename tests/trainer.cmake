@@ -358,7 +358,8 @@ if(VOLT_DEBIAN_PYTHON)
            COMMAND ${CMAKE_COMMAND} -DTRAIN=${_train} -DCONFIG=${_config}
                    -DDATA=${_fashion_h5} -DROOT=${_dir}/torch_roundtrip
                    -DPYTHON=${VOLT_DEBIAN_PYTHON}
-                   -DTOOL=${PROJECT_SOURCE_DIR}/tools/volt_to_torch.py
+                   -DTOOL=${PROJECT_SOURCE_DIR}/tools/volt_to_torch.py -DSAMPLES=6000
+                   "-DARGS=--model.hidden=128,64;--model.activation=gelu"
                    -P ${CMAKE_CURRENT_SOURCE_DIR}/torch_roundtrip.cmake)
   set_tests_properties(volt_train.torch_roundtrip PROPERTIES LABELS unit TIMEOUT 300
                        ENVIRONMENT "${_env}" FIXTURES_REQUIRED volt_train_fashion_mnist

@@ -7,8 +7,8 @@
 #                   or, with RUN_FOLDER_ALLOWED (a failure mid-run), no half-written file
 #                   (*.tmp) and no predictions.csv.
 #   MODE=learns     COMMAND must succeed; the last value of the column METRIC of
-#                   RUN_ROOT/<NAME>/version_0/metrics.csv must be >= MIN (that file and
-#                   its config.yaml must exist).
+#                   RUN_ROOT/<NAME>/version_0/metrics.csv must be >= MIN, or <= MAX when
+#                   MAX is given instead (a loss); that file and its config.yaml must exist.
 #   MODE=kill       COMMAND (an mpirun of a long run) starts in the background; once the run
 #                   folder RUN_ROOT/<NAME>/version_0 exists, one rank (a child of mpirun)
 #                   is killed with SIGKILL; mpirun must then return, non-zero, within
@@ -146,10 +146,17 @@ elseif(MODE STREQUAL "learns")
     message(FATAL_ERROR "metrics.csv never logged ${METRIC}:\n${header}")
   endif()
   # CMake compares numbers as doubles: "0.8612" >= "0.85"
-  if(last LESS MIN)
-    message(FATAL_ERROR "${METRIC} = ${last}, below the required ${MIN}")
+  if(DEFINED MAX)
+    if(last GREATER MAX)
+      message(FATAL_ERROR "${METRIC} = ${last}, above the required ${MAX}")
+    endif()
+    message(STATUS "${METRIC} = ${last} (required <= ${MAX})")
+  else()
+    if(last LESS MIN)
+      message(FATAL_ERROR "${METRIC} = ${last}, below the required ${MIN}")
+    endif()
+    message(STATUS "${METRIC} = ${last} (required >= ${MIN})")
   endif()
-  message(STATUS "${METRIC} = ${last} (required >= ${MIN})")
 
 elseif(MODE STREQUAL "roundtrip")
   if(NOT code EQUAL 0)

@@ -1,11 +1,12 @@
 #!/usr/bin/python3
-"""tools/volt_to_torch.py — a Volt checkpoint of the built-in MLP as a PyTorch model.
+"""tools/volt_to_torch.py — a Volt checkpoint of a built-in model as a PyTorch model.
 
     volt_to_torch.py CHECKPOINT [--data FILE.h5 [--split val]] [--save model.pt]
 
 Reads CHECKPOINT (docs/checkpoint-format.md) with h5py, refuses a format version other
-than 1, rebuilds the torch.nn.Sequential that computes what apps/models/mlp.c computes,
-and loads /model into it with load_state_dict(strict=True):
+than 1, rebuilds the torch module that computes what the built-in model computes, and
+loads /model into it with load_state_dict(strict=True). For mlp (apps/models/mlp.c), a
+torch.nn.Sequential:
 
     flatten -> fc1 -> act -> [dropout] -> fc2 -> act -> [dropout] -> ... -> fcN
 
@@ -17,6 +18,14 @@ resolved configuration in /meta/config (model.hidden, model.activation, model.dr
 the input size and the class count from the shapes of fc1.weight and fcN.weight. In
 evaluation mode the model gives Volt's logits up to f32 rounding; in training mode
 torch draws its own dropout masks (Volt's are counter-based Philox streams).
+
+For gpt (apps/models/gpt.c), GPT-2's decoder with the same parameter names
+(transformer.wte, transformer.wpe, transformer.h.<i>.{ln_1, attn.c_attn, attn.c_proj,
+ln_2, mlp.c_fc, mlp.c_proj}, transformer.ln_f; nn.Linear layers, the output layer tied
+to wte), causal attention with q, k, v side by side in c_attn's output and GELU's tanh
+form; n_head comes from /meta/config, the other sizes from the weights. Its data are
+token samples of block_size + 1 tokens without labels (volt-data text): accuracy is
+next-token accuracy and loss the mean next-token cross-entropy over every position.
 
 --data evaluates the model on a split of a file in Volt's data layout
 (lib/data/dataset.h), normalised exactly as Volt's reader does (f32:
@@ -328,6 +337,95 @@ def build_mlp(model_config, state):
     return model, description
 
 
+class _GptAttention(nn.Module if IMPORT_ERROR is None else object):
+    def __init__(self, n_embd, n_head):
+        super().__init__()
+        self.n_head = n_head
+        self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+        self.c_proj = nn.Linear(n_embd, n_embd)
+
+    def forward(self, x):
+        batch, steps, width = x.shape
+        d = width // self.n_head
+        q, k, v = self.c_attn(x).split(width, dim=2)
+        q, k, v = (t.view(batch, steps, self.n_head, d).transpose(1, 2) for t in (q, k, v))
+        scores = (q @ k.transpose(-2, -1)) / math.sqrt(d)
+        mask = torch.ones(steps, steps, dtype=torch.bool, device=x.device).tril()
+        weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
+        out = (weights @ v).transpose(1, 2).reshape(batch, steps, width)
+        return self.c_proj(out)
+
+
+class _GptMlp(nn.Module if IMPORT_ERROR is None else object):
+    def __init__(self, n_embd):
+        super().__init__()
+        self.c_fc = nn.Linear(n_embd, 4 * n_embd)
+        self.act = _activation("gelu")
+        self.c_proj = nn.Linear(4 * n_embd, n_embd)
+
+    def forward(self, x):
+        return self.c_proj(self.act(self.c_fc(x)))
+
+
+class _GptBlock(nn.Module if IMPORT_ERROR is None else object):
+    def __init__(self, n_embd, n_head, dropout):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(n_embd, eps=1e-5)
+        self.attn = _GptAttention(n_embd, n_head)
+        self.ln_2 = nn.LayerNorm(n_embd, eps=1e-5)
+        self.mlp = _GptMlp(n_embd)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x):
+        x = x + self.drop(self.attn(self.ln_1(x)))
+        return x + self.drop(self.mlp(self.ln_2(x)))
+
+
+class Gpt(nn.Module if IMPORT_ERROR is None else object):
+    """apps/models/gpt.c in torch: token ids [B, T] -> logits [B, T, vocab]."""
+
+    def __init__(self, vocab_size, block_size, n_layer, n_head, n_embd, dropout):
+        super().__init__()
+        self.block_size = block_size
+        self.transformer = nn.ModuleDict(OrderedDict([
+            ("wte", nn.Embedding(vocab_size, n_embd)),
+            ("wpe", nn.Embedding(block_size, n_embd)),
+            ("drop", nn.Dropout(dropout)),
+            ("h", nn.ModuleList([_GptBlock(n_embd, n_head, dropout)
+                                 for _ in range(n_layer)])),
+            ("ln_f", nn.LayerNorm(n_embd, eps=1e-5))]))
+
+    def forward(self, ids):
+        positions = torch.arange(ids.shape[1], device=ids.device)
+        x = self.transformer.drop(self.transformer.wte(ids) + self.transformer.wpe(positions))
+        for block in self.transformer.h:
+            x = block(x)
+        return self.transformer.ln_f(x) @ self.transformer.wte.weight.t()
+
+
+def build_gpt(model_config, state):
+    """The Gpt for apps/models/gpt.c: sizes from the weights, n_head from the config."""
+    for name in ("transformer.wte.weight", "transformer.wpe.weight"):
+        if name not in state or state[name].ndim != 2:
+            raise VoltError("the checkpoint has no 2-dimensional /model/%s (its tensors: %s)" %
+                            (name, ", ".join(sorted(state)[:8])))
+    vocab_size, n_embd = state["transformer.wte.weight"].shape
+    block_size = state["transformer.wpe.weight"].shape[0]
+    n_layer = len({name.split(".")[2] for name in state if name.startswith("transformer.h.")})
+    n_head = int(model_config.get("n_head", 4) or 4)
+    dropout = float(model_config.get("dropout", 0.0) or 0.0)
+    if n_head <= 0 or n_embd % n_head:
+        raise VoltError("model.n_head=%d in /meta/config does not divide n_embd %d" %
+                        (n_head, n_embd))
+    model = Gpt(vocab_size, block_size, n_layer, n_head, n_embd, dropout)
+    description = "gpt: %d layers, %d heads, n_embd %d, block_size %d, vocab %d" % (
+        n_layer, n_head, n_embd, block_size, vocab_size)
+    return model, description
+
+
+BUILDERS = {"mlp": build_mlp, "gpt": build_gpt}
+
+
 def load_checkpoint(path):
     """(model in eval mode, /meta as a dict, a one-line description) for a checkpoint."""
     if not os.path.exists(path):
@@ -350,9 +448,9 @@ def load_checkpoint(path):
         module = meta.get("module")
         if module is None:
             raise VoltError("the checkpoint %s has no attribute module of /meta" % path)
-        if module != "mlp":
+        if module not in BUILDERS:
             raise VoltError("the checkpoint %s holds the module '%s'; this tool rebuilds only "
-                            "the built-in mlp" % (path, module))
+                            "the built-in %s" % (path, module, " and ".join(sorted(BUILDERS))))
         if "config" not in meta:
             raise VoltError("the checkpoint %s has no attribute config of /meta" % path)
         config = load_yaml(meta["config"])
@@ -369,15 +467,15 @@ def load_checkpoint(path):
                 state[name] = torch.from_numpy(np.ascontiguousarray(item[()]))
         except OSError as error:
             raise VoltError("cannot read %s:/model (truncated or corrupt?): %s" % (path, error))
-    model, description = build_mlp(model_config, state)
+    model, description = BUILDERS[module](model_config, state)
     dtypes = {t.dtype for t in state.values()}
     if len(dtypes) == 1:
         model.to(next(iter(dtypes)))
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as error:
-        raise VoltError("the tensors of %s do not fit the mlp its configuration describes: %s"
-                        % (path, " ".join(str(error).split())))
+        raise VoltError("the tensors of %s do not fit the %s its configuration describes: %s"
+                        % (path, module, " ".join(str(error).split())))
     model.eval()
     return model, meta, description
 
@@ -418,15 +516,14 @@ class VoltSplit:
         group = self.file[split]
         if "x" not in group:
             raise VoltError("%s: no dataset x (expected /%s/x)" % (where, split))
-        if "y" not in group:
-            raise VoltError("%s: no labels (y), so no accuracy or loss" % where)
-        self.x, self.y = group["x"], group["y"]
+        self.x = group["x"]
+        self.y = group["y"] if "y" in group else None
         if not (self.x.dtype == np.uint8 or self.x.dtype == np.float32):
             raise VoltError("%s: x has dtype %s; expected u8 or f32" % (where, self.x.dtype))
         if not 2 <= self.x.ndim <= 4:
             raise VoltError("%s: x has %d dimensions; expected 2 to 4" % (where, self.x.ndim))
-        if self.y.dtype.kind not in "iu" or self.y.ndim != 1 or \
-                self.y.shape[0] != self.x.shape[0]:
+        if self.y is not None and (self.y.dtype.kind not in "iu" or self.y.ndim != 1 or
+                                   self.y.shape[0] != self.x.shape[0]):
             raise VoltError("%s: y must be integer labels [N] with N = %d" %
                             (where, self.x.shape[0]))
         scale = float(_number_attribute(self.x.attrs, "scale", 1.0, where))
@@ -438,7 +535,7 @@ class VoltSplit:
         self.gain = np.float32(scale / std)
         self.shift = np.float32(-mean / std)
         self.num_classes = int(_number_attribute(self.file.attrs, "num_classes", 0, where))
-        if self.num_classes <= 0:
+        if self.y is not None and self.num_classes <= 0:
             raise VoltError("data file '%s': y is present but the root has no positive "
                             "num_classes attribute" % path)
         self.where = where
@@ -446,10 +543,13 @@ class VoltSplit:
         self.features = int(np.prod(self.x.shape[1:]))
 
     def batch(self, first, count):
-        """(x f32 [count, ...] normalised, y i64 [count]) for samples first .. first+count."""
+        """(x f32 [count, ...] normalised, y i64 [count] or None without labels) for samples
+        first .. first+count."""
         x = self.x[first:first + count].astype(np.float32)
         if self.normalise:
             x = x * self.gain + self.shift  # f32 throughout, one rounding per operation
+        if self.y is None:
+            return x, None
         y = self.y[first:first + count].astype(np.int64)
         bad = np.nonzero((y < 0) | (y >= self.num_classes))[0]
         if bad.size:
@@ -461,8 +561,39 @@ class VoltSplit:
         self.file.close()
 
 
+def evaluate_gpt(model, split):
+    """(next-token accuracy, mean next-token cross-entropy, samples) over token samples."""
+    if split.x.ndim != 2 or split.x.shape[1] != model.block_size + 1:
+        raise VoltError("%s: samples of shape %s; the model needs [N, %d] token samples "
+                        "(block_size + 1)" % (split.where, list(split.x.shape[1:]),
+                                              model.block_size + 1))
+    dtype = model.transformer.wte.weight.dtype
+    vocab_size = model.transformer.wte.weight.shape[0]
+    correct, loss_sum, positions = 0, 0.0, 0
+    with torch.no_grad():
+        for first in range(0, split.length, EVAL_BATCH):
+            x, _ = split.batch(first, min(EVAL_BATCH, split.length - first))
+            if x.size and (x.min() < 0 or x.max() >= vocab_size or (x != np.floor(x)).any()):
+                raise VoltError("%s: samples %d.. hold values that are not token ids in "
+                                "[0, %d)" % (split.where, first, vocab_size))
+            ids = torch.from_numpy(x.astype(np.int64))
+            logits = model(ids[:, :-1]).to(dtype)
+            target = ids[:, 1:]
+            loss_sum += nn.functional.cross_entropy(
+                logits.double().reshape(-1, vocab_size), target.reshape(-1),
+                reduction="sum").item()
+            correct += (logits.argmax(dim=2) == target).sum().item()
+            positions += target.numel()
+    n = split.length
+    return (correct / positions if n else 0.0), (loss_sum / positions if n else 0.0), n
+
+
 def evaluate(model, split):
     """(accuracy, mean cross-entropy, samples) of model over the split."""
+    if isinstance(model, Gpt):
+        return evaluate_gpt(model, split)
+    if split.y is None:
+        raise VoltError("%s: no labels (y), so no accuracy or loss" % split.where)
     fc_layers = [m for m in model if isinstance(m, nn.Linear)]
     input_size, num_classes = fc_layers[0].in_features, fc_layers[-1].out_features
     if split.features != input_size:
@@ -490,7 +621,7 @@ def evaluate(model, split):
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="volt_to_torch.py",
-        description="Rebuilds a Volt checkpoint of the built-in MLP as a torch.nn.Sequential, "
+        description="Rebuilds a Volt checkpoint of a built-in model (mlp, gpt) as a torch model, "
                     "optionally evaluates it on a split of a Volt data file and saves its "
                     "state dict.")
     parser.add_argument("checkpoint", help="a Volt checkpoint (.h5)")

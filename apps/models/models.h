@@ -19,7 +19,10 @@
  *         model.dropout (0.0, the probability of zeroing a hidden unit). Logs
  *         train/loss (each step, progress bar) and train/acc (each epoch); val/loss and
  *         val/acc (each epoch, progress bar); test/loss and test/acc. Samples of any
- *         shape are flattened. */
+ *         shape are flattened.
+ *   gpt   a GPT-2 style decoder-only transformer over token samples of block_size + 1
+ *         tokens (volt-data text); keys model.vocab_size, block_size, n_layer, n_head,
+ *         n_embd, dropout; logs train/loss, val/loss, val/acc, val/bpt (gpt.c). */
 #ifndef VOLT_APPS_MODELS_H
 #define VOLT_APPS_MODELS_H
 
@@ -28,6 +31,7 @@
 #include "trainer/module.h"
 
 extern const volt_module_ops volt_mlp_ops;
+extern const volt_module_ops volt_gpt_ops;
 
 /* The model called name, or NULL after pushing VOLT_ERR_CONFIG that names the known
  * models. */

@@ -4,7 +4,7 @@
 
 #include "models.h"
 
-static const volt_module_ops *const known_models[] = {&volt_mlp_ops};
+static const volt_module_ops *const known_models[] = {&volt_mlp_ops, &volt_gpt_ops};
 
 enum { KNOWN_MODEL_COUNT = sizeof known_models / sizeof known_models[0] };
 

@@ -1,0 +1,86 @@
+# tests/same_losses_case.cmake — the same global batch gives the same training at any rank
+# count (cmake -P; from tests/gpt.cmake). In a fresh ROOT, three fits of COMMON with
+# log_every_n_steps=1:
+#   single   1 rank,  data.batch_size = BATCH
+#   ddp_2    2 ranks, BATCH / 2 each, strategy ddp
+#   zero1_4  4 ranks, BATCH / 4 each, strategy zero1
+# Every step's train/loss of ddp_2 and zero1_4 must equal single's within TOLERANCE
+# (relative, f32: the ranks' sums run in another order).
+# Variables: MPIEXEC, MPIEXEC_FLAGS (;-list), TRAIN, ROOT, BATCH, TOLERANCE, COMMON (;-list).
+cmake_minimum_required(VERSION 3.24)
+file(REMOVE_RECURSE ${ROOT})
+file(MAKE_DIRECTORY ${ROOT})
+math(EXPR half "${BATCH} / 2")
+math(EXPR quarter "${BATCH} / 4")
+
+# losses_<name>: the train/loss column of a run's metrics.csv, one value per step
+function(read_losses name out)
+  set(csv ${ROOT}/${name}/version_0/metrics.csv)
+  if(NOT EXISTS ${csv})
+    message(FATAL_ERROR "${name}: no ${csv}")
+  endif()
+  file(STRINGS ${csv} rows)
+  list(POP_FRONT rows header)
+  string(REPLACE "," ";" columns "${header}")
+  list(FIND columns "train/loss" column)
+  list(FIND columns "step" step_column)
+  set(losses "")
+  foreach(row ${rows})
+    string(REPLACE ",," ", ," row "${row}")
+    string(REPLACE ",," ", ," row "${row}")
+    string(REPLACE "," ";" cells "${row}")
+    list(GET cells ${column} cell)
+    string(STRIP "${cell}" cell)
+    if(NOT cell STREQUAL "")
+      list(APPEND losses "${cell}")
+    endif()
+  endforeach()
+  set(${out} "${losses}" PARENT_SCOPE)
+endfunction()
+
+foreach(spec "single 1 ${BATCH} auto" "ddp_2 2 ${half} ddp" "zero1_4 4 ${quarter} zero1")
+  separate_arguments(fields UNIX_COMMAND "${spec}")
+  list(GET fields 0 name)
+  list(GET fields 1 ranks)
+  list(GET fields 2 batch)
+  list(GET fields 3 strategy)
+  execute_process(COMMAND ${MPIEXEC} -n ${ranks} ${MPIEXEC_FLAGS} ${TRAIN} fit ${COMMON}
+                          --data.batch_size=${batch} --trainer.strategy=${strategy}
+                          --trainer.log_every_n_steps=1 --trainer.enable_progress_bar=false
+                          --trainer.default_root_dir=${ROOT} --trainer.name=${name}
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "${name} (${ranks} ranks) failed (${rc}):\n${out}\n${err}")
+  endif()
+endforeach()
+
+read_losses(single reference)
+list(LENGTH reference steps)
+if(steps LESS 2)
+  message(FATAL_ERROR "single logged ${steps} losses")
+endif()
+foreach(name ddp_2 zero1_4)
+  read_losses(${name} losses)
+  list(LENGTH losses count)
+  if(NOT count EQUAL steps)
+    message(FATAL_ERROR "${name} logged ${count} losses, single ${steps}")
+  endif()
+  # CMake has no floating point: awk compares, step by step, and says the worst
+  string(REPLACE ";" " " a "${reference}")
+  string(REPLACE ";" " " b "${losses}")
+  execute_process(
+    COMMAND awk -v a=${a} -v b=${b} -v tol=${TOLERANCE} "BEGIN {
+      n = split(a, x, \" \"); split(b, y, \" \"); worst = 0; bad = 0
+      for (i = 1; i <= n; i++) {
+        d = x[i] - y[i]; if (d < 0) d = -d; r = d / (x[i] < 0 ? -x[i] : x[i])
+        if (r > worst) worst = r
+        if (r > tol) { printf \"step %d: %s vs %s (relative %.3g)\\n\", i - 1, x[i], y[i], r; bad = 1 }
+      }
+      printf \"worst relative difference %.3g over %d steps\\n\", worst, n; exit bad }"
+    RESULT_VARIABLE bad OUTPUT_VARIABLE report)
+  if(NOT bad EQUAL 0)
+    message(FATAL_ERROR "${name} departs from the single rank's losses (tolerance "
+                        "${TOLERANCE}):\n${report}")
+  endif()
+  message(STATUS "${name}: ${report}")
+endforeach()
