@@ -286,8 +286,9 @@ static int execute(volt_config *config, const train_command *command,
     if (status == VOLT_OK) {
         status = configure_from_data(config, command->stage);
         if (status == VOLT_OK)
-            status = volt_module_create(
-                model_ops, config, (uint64_t)volt_config_int(config, "trainer.seed", 42), &module);
+            status = volt_module_create_tp(model_ops, config,
+                                           (uint64_t)volt_config_int(config, "trainer.seed", 42),
+                                           volt_trainer_tp(trainer), &module);
         if (status == VOLT_OK) status = volt_datamodule_create(datamodule_ops(), &datamodule);
         status = volt_comm_agree(world, status); /* a rank that cannot read the data */
     }

@@ -10,6 +10,13 @@
  * and must be whole numbers in [0, vocab_size): anything else is an error naming the
  * sample and position (a data set of features, not tokens).
  *
+ * Under tensor parallelism (trainer.layout tp=T; the module built with
+ * volt_module_create_tp) the blocks split as Megatron-LM does (lib/nn/nn.h), wte splits
+ * its rows (the vocabulary), the output logits stay split along the vocabulary and the
+ * loss is the vocabulary-parallel cross-entropy: T must divide n_head and vocab_size.
+ * Each rank initialises its part of the tp=1 model's tensors, so T changes nothing but
+ * speed and memory per rank.
+ *
  * Parameter names follow GPT-2's state dict: transformer.wte.weight [V, C],
  * transformer.wpe.weight [block_size, C], transformer.h.<i>.{ln_1, attn.c_attn,
  * attn.c_proj, ln_2, mlp.c_fc, mlp.c_proj}.{weight, bias} (nn.Linear's [out, in]
@@ -20,6 +27,7 @@
  * token that follows each sample's first block_size tokens, [B, V]. */
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "models.h"
 #include "nn/nn.h"
@@ -100,15 +108,27 @@ static int gpt_init(volt_module *m, const volt_config *config) {
     s->n_layer = (int)n_layer;
 
     volt_params *params = volt_module_params(m);
-    VOLT_CHECK_PTR(s->wte = volt_embedding_new(params, "transformer.wte", vocab_size, n_embd));
+    const volt_tp *tp = volt_module_tp(m);
+    if (vocab_size % tp->size != 0)
+        return VOLT_ERROR(VOLT_ERR_CONFIG,
+                          "gpt: model.vocab_size=%ld does not split over tp=%d ranks (tp must "
+                          "divide vocab_size, n_head and 4 n_embd)",
+                          vocab_size, tp->size);
+    if (n_head % tp->size != 0)
+        return VOLT_ERROR(VOLT_ERR_CONFIG,
+                          "gpt: model.n_head=%ld heads do not split over tp=%d ranks (tp must "
+                          "divide n_head)",
+                          n_head, tp->size);
+    VOLT_CHECK_PTR(
+        s->wte = volt_embedding_parallel_new(params, "transformer.wte", vocab_size, n_embd, tp));
     scale_tensor(s->wte->weight, 0.02);
     VOLT_CHECK_PTR(s->wpe = volt_embedding_new(params, "transformer.wpe", block_size, n_embd));
     scale_tensor(s->wpe->weight, 0.02);
     for (int i = 0; i < s->n_layer; i++) {
         char name[32];
         snprintf(name, sizeof name, "transformer.h.%d", i);
-        VOLT_CHECK_PTR(s->blocks[i] = volt_transformer_block_new(params, name, n_embd, (int)n_head,
-                                                                 s->dropout));
+        VOLT_CHECK_PTR(s->blocks[i] = volt_transformer_block_parallel_new(
+                           params, name, n_embd, (int)n_head, s->dropout, tp));
     }
     VOLT_CHECK_PTR(s->ln_f = volt_layer_norm_new(params, "transformer.ln_f", n_embd, 1e-5));
     return VOLT_OK;
@@ -144,7 +164,8 @@ static volt_tensor *tokens(const gpt_state *s, volt_tensor *x, long first, long 
     return out;
 }
 
-/* Logits [B, T, V] of token ids [B, T] (T <= block_size). */
+/* Logits [B, T, V / tp] of token ids [B, T] (T <= block_size): this rank's vocabulary
+ * columns, from wte->first on. */
 static volt_tensor *gpt_logits(volt_module *m, volt_tensor *ids) {
     gpt_state *s = volt_module_state(m);
     if (!ids) return NULL;
@@ -160,13 +181,44 @@ static volt_tensor *gpt_logits(volt_module *m, volt_tensor *ids) {
     volt_tensor *h = volt_add(volt_embedding(s->wte, ids), volt_embedding(s->wpe, positions));
     h = volt_dropout_fn(h, s->dropout);
     for (int i = 0; i < s->n_layer && h; i++) h = volt_transformer_block_forward(s->blocks[i], h);
-    return volt_linear_fn(volt_layer_norm(s->ln_f, h), s->wte->weight, NULL);
+    /* the output layer is wte itself (split by vocabulary under tensor parallelism) */
+    const volt_tp *tp = volt_module_tp(m);
+    return volt_linear_fn(volt_tp_copy(tp, volt_layer_norm(s->ln_f, h)), s->wte->weight, NULL);
 }
 
-/* forward: token samples x [B, S] (S <= block_size) -> logits [B, S, V]. */
+/* Logits [..., V / tp] of every rank of the group side by side: [..., V]. Without
+ * gradient (for forward and predict). */
+static volt_tensor *gather_vocabulary(volt_module *m, volt_tensor *logits) {
+    const volt_tp *tp = volt_module_tp(m);
+    if (tp->size == 1 || !logits) return logits;
+    logits = volt_contiguous(logits);
+    if (!logits) return NULL;
+    long cols = logits->shape[logits->ndim - 1];
+    size_t n = volt_tensor_numel(logits), rows = n / (size_t)cols;
+    float *all = volt_graph_alloc(logits->graph, n * (size_t)tp->size * sizeof(float));
+    long shape[VOLT_MAX_DIMS];
+    for (int d = 0; d < logits->ndim; d++) shape[d] = logits->shape[d];
+    shape[logits->ndim - 1] = cols * tp->size;
+    volt_tensor *out = volt_graph_tensor(logits->graph, VOLT_F32, logits->ndim, shape);
+    if (!all || !out) {
+        VOLT_ERROR(VOLT_ERR_NOMEM, "gpt: out of memory gathering %zu logits", n * tp->size);
+        return NULL;
+    }
+    if (volt_comm_allgather(tp->comm, logits->data, all, n, VOLT_F32, NULL) != VOLT_OK) return NULL;
+    float *dst = out->data;
+    for (int r = 0; r < tp->size; r++) /* rank r's [rows, cols] block into columns r cols.. */
+        for (size_t i = 0; i < rows; i++)
+            memcpy(dst + i * (size_t)cols * tp->size + (size_t)r * cols,
+                   all + (size_t)r * n + i * (size_t)cols, (size_t)cols * sizeof(float));
+    return out;
+}
+
+/* forward: token samples x [B, S] (S <= block_size) -> logits [B, S, V] (under tensor
+ * parallelism gathered from the group, without gradient). */
 static volt_tensor *gpt_forward(volt_module *m, volt_tensor *x) {
     gpt_state *s = volt_module_state(m);
-    return gpt_logits(m, tokens(s, x, 0, x && x->ndim == 2 ? x->shape[1] : 0));
+    return gather_vocabulary(m,
+                             gpt_logits(m, tokens(s, x, 0, x && x->ndim == 2 ? x->shape[1] : 0)));
 }
 
 /* Next-token loss of a batch of block_size + 1 token samples; logs <prefix>/loss and, when
@@ -186,15 +238,17 @@ static volt_tensor *evaluate(volt_module *m, const volt_batch *batch, const char
     volt_tensor *inputs = tokens(s, x, 0, s->block_size);
     volt_tensor *targets = tokens(s, x, 1, s->block_size);
     if (!inputs || !targets) return NULL;
+    const volt_tp *tp = volt_module_tp(m);
     volt_tensor *logits = gpt_logits(m, inputs);
-    volt_tensor *loss = volt_cross_entropy(logits, targets);
+    volt_tensor *loss = volt_tp_cross_entropy(tp, logits, targets, s->wte->first);
     if (!loss) return NULL;
     char name[32];
     snprintf(name, sizeof name, "%s/loss", prefix);
     if (volt_log(m, name, loss, loss_flags) != VOLT_OK) return NULL;
     if (acc_flags) {
         snprintf(name, sizeof name, "%s/acc", prefix);
-        if (volt_log_value(m, name, volt_accuracy(logits, targets), acc_flags) != VOLT_OK)
+        if (volt_log_value(m, name, volt_tp_accuracy(tp, logits, targets, s->wte->first),
+                           acc_flags) != VOLT_OK)
             return NULL;
         snprintf(name, sizeof name, "%s/bpt", prefix);
         double bits = volt_tensor_get_flat(loss, 0) / log(2.0);
@@ -229,13 +283,13 @@ static volt_tensor *gpt_predict_step(volt_module *m, const volt_batch *batch, lo
     long t = x && x->ndim == 2 && x->shape[1] < s->block_size ? x->shape[1] : s->block_size;
     volt_tensor *logits = gpt_logits(m, tokens(s, x, 0, t));
     if (!logits) return NULL;
-    /* row t - 1 of each sample, picked from [B * t, V] as an embedding lookup does */
+    /* row t - 1 of each sample, picked from [B * t, V / tp] as an embedding lookup does */
     long samples = logits->shape[0];
-    const long rows[] = {samples * t, s->vocab_size};
+    const long rows[] = {samples * t, logits->shape[2]};
     volt_tensor *picks = volt_graph_tensor(logits->graph, VOLT_I64, 1, &samples);
     if (!picks) return NULL;
     for (long b = 0; b < samples; b++) ((int64_t *)picks->data)[b] = b * t + t - 1;
-    return volt_embedding_fn(volt_reshape(logits, 2, rows), picks);
+    return gather_vocabulary(m, volt_embedding_fn(volt_reshape(logits, 2, rows), picks));
 }
 
 const volt_module_ops volt_gpt_ops = {

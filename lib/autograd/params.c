@@ -12,10 +12,10 @@ struct volt_params {
     uint64_t seed;
     volt_param **list;
     int count, capacity;
-    void *data, *grad;             /* flat buffers, 64-byte aligned */
+    void *data, *grad;               /* flat buffers, 64-byte aligned */
     size_t flat_size, flat_capacity; /* elements */
     size_t numel;
-    volt_arena *arena;             /* names, tensors, param records, layer structs */
+    volt_arena *arena; /* names, tensors, param records, layer structs */
 };
 
 int volt_params_create(volt_dtype dtype, uint64_t seed, volt_params **out) {
@@ -97,7 +97,8 @@ int volt_params_add(volt_params *params, const char *name, int ndim, const long 
         params->capacity = capacity;
     }
     size_t numel = volt_tensor_numel(&header);
-    size_t offset = (params->flat_size + VOLT_PARAM_ALIGN - 1) / VOLT_PARAM_ALIGN * VOLT_PARAM_ALIGN;
+    size_t offset =
+        (params->flat_size + VOLT_PARAM_ALIGN - 1) / VOLT_PARAM_ALIGN * VOLT_PARAM_ALIGN;
     if (offset + numel > params->flat_capacity) VOLT_CHECK(grow_flat(params, offset + numel));
 
     volt_param *param = volt_arena_calloc(params->arena, sizeof *param);
@@ -121,11 +122,94 @@ int volt_params_add(volt_params *params, const char *name, int ndim, const long 
     param->offset = offset;
     param->numel = numel;
     param->tensor = tensor;
+    param->slice.dim = 0;
+    param->slice.blocks = 1;
+    param->slice.parts = 1;
+    param->slice.part = 0;
+    for (int d = 0; d < ndim; d++) param->slice.global_shape[d] = shape[d];
     params->list[params->count++] = param;
     params->flat_size = offset + numel;
     params->numel += numel;
     if (out) *out = param;
     return VOLT_OK;
+}
+
+int volt_params_add_slice(volt_params *params, const char *name, int ndim, const long *global_shape,
+                          int dim, int blocks, int parts, int part, volt_param **out) {
+    VOLT_CHECK_ARG(params && name && global_shape && ndim >= 1 && ndim <= VOLT_MAX_DIMS);
+    if (dim < 0 || dim >= ndim || blocks < 1 || parts < 1 || part < 0 || part >= parts)
+        return VOLT_ERROR(VOLT_ERR_ARG,
+                          "parameter '%s': cannot take part %d of %d of dimension %d (of %d) in "
+                          "%d blocks",
+                          name, part, parts, dim, ndim, blocks);
+    if (global_shape[dim] % ((long)blocks * parts) != 0)
+        return VOLT_ERROR(VOLT_ERR_ARG,
+                          "parameter '%s': dimension %d of size %ld does not split into %d "
+                          "block%s of %d equal parts",
+                          name, dim, global_shape[dim], blocks, blocks == 1 ? "" : "s", parts);
+    long shape[VOLT_MAX_DIMS];
+    for (int d = 0; d < ndim; d++) shape[d] = global_shape[d];
+    shape[dim] /= parts;
+    volt_param *param;
+    VOLT_CHECK(volt_params_add(params, name, ndim, shape, &param));
+    param->slice.dim = dim;
+    param->slice.blocks = blocks;
+    param->slice.parts = parts;
+    param->slice.part = part;
+    for (int d = 0; d < ndim; d++) param->slice.global_shape[d] = global_shape[d];
+    if (out) *out = param;
+    return VOLT_OK;
+}
+
+int volt_param_is_split(const volt_param *param) { return param->slice.parts > 1; }
+
+/* Calls run(local first, global first, count) for the runs of elements that are
+ * contiguous both in the parameter and in the global tensor. */
+typedef void (*slice_run_fn)(volt_params *params, volt_param *param, size_t local, uint64_t global,
+                             size_t count, const double *args);
+
+static void for_each_run(volt_params *params, volt_param *param, slice_run_fn run,
+                         const double *args) {
+    const volt_param_slice *s = &param->slice;
+    if (s->parts == 1) {
+        run(params, param, 0, 0, param->numel, args);
+        return;
+    }
+    const volt_tensor *t = param->tensor;
+    size_t outer = 1, inner = 1;
+    for (int d = 0; d < s->dim; d++) outer *= (size_t)t->shape[d];
+    for (int d = s->dim + 1; d < t->ndim; d++) inner *= (size_t)t->shape[d];
+    size_t global_dim = (size_t)s->global_shape[s->dim];
+    size_t block = global_dim / (size_t)s->blocks; /* global rows of one block */
+    size_t piece = block / (size_t)s->parts;       /* this rank's rows of it */
+    size_t local_dim = piece * (size_t)s->blocks;
+    for (size_t o = 0; o < outer; o++)
+        for (int b = 0; b < s->blocks; b++)
+            run(params, param, (o * local_dim + (size_t)b * piece) * inner,
+                (uint64_t)((o * global_dim + (size_t)b * block + (size_t)s->part * piece) * inner),
+                piece * inner, args);
+}
+
+static void uniform_run(volt_params *params, volt_param *param, size_t local, uint64_t global,
+                        size_t count, const double *args) {
+    if (params->dtype == VOLT_F64)
+        volt_rng_uniform_f64(params->seed, (uint64_t)param->index, global,
+                             (double *)param->tensor->data + local, count, args[0], args[1]);
+    else
+        volt_rng_uniform_f32(params->seed, (uint64_t)param->index, global,
+                             (float *)param->tensor->data + local, count, (float)args[0],
+                             (float)args[1]);
+}
+
+static void normal_run(volt_params *params, volt_param *param, size_t local, uint64_t global,
+                       size_t count, const double *args) {
+    if (params->dtype == VOLT_F64)
+        volt_rng_normal_f64(params->seed, (uint64_t)param->index, global,
+                            (double *)param->tensor->data + local, count, args[0], args[1]);
+    else
+        volt_rng_normal_f32(params->seed, (uint64_t)param->index, global,
+                            (float *)param->tensor->data + local, count, (float)args[0],
+                            (float)args[1]);
 }
 
 int volt_params_pad_to(volt_params *params, size_t flat_size) {
@@ -161,26 +245,20 @@ void volt_params_zero_grad(volt_params *params) {
 }
 
 void volt_param_init_uniform(volt_params *params, volt_param *param, double low, double high) {
-    if (params->dtype == VOLT_F64)
-        volt_rng_uniform_f64(params->seed, (uint64_t)param->index, 0, param->tensor->data,
-                             param->numel, low, high);
-    else
-        volt_rng_uniform_f32(params->seed, (uint64_t)param->index, 0, param->tensor->data,
-                             param->numel, (float)low, (float)high);
+    const double args[] = {low, high};
+    for_each_run(params, param, uniform_run, args);
 }
 
 void volt_param_init_normal(volt_params *params, volt_param *param, double mean, double std) {
-    if (params->dtype == VOLT_F64)
-        volt_rng_normal_f64(params->seed, (uint64_t)param->index, 0, param->tensor->data,
-                            param->numel, mean, std);
-    else
-        volt_rng_normal_f32(params->seed, (uint64_t)param->index, 0, param->tensor->data,
-                            param->numel, (float)mean, (float)std);
+    const double args[] = {mean, std};
+    for_each_run(params, param, normal_run, args);
 }
 
 void volt_param_init_constant(volt_params *params, volt_param *param, double value) {
     for (size_t i = 0; i < param->numel; i++) {
-        if (params->dtype == VOLT_F64) ((double *)param->tensor->data)[i] = value;
-        else ((float *)param->tensor->data)[i] = (float)value;
+        if (params->dtype == VOLT_F64)
+            ((double *)param->tensor->data)[i] = value;
+        else
+            ((float *)param->tensor->data)[i] = (float)value;
     }
 }

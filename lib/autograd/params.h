@@ -23,13 +23,24 @@ enum { VOLT_PARAM_ALIGN = 16 }; /* elements: 64 bytes of f32 */
 
 typedef struct volt_params volt_params;
 
+/* Which part of a larger (global) tensor a parameter holds, as tensor parallelism splits
+ * them: dimension dim of the global shape is cut into `blocks` equal blocks (1, or 3 for
+ * q, k and v side by side), each block into `parts` equal parts, and the parameter holds
+ * part `part` of every block, in block order. parts == 1: the parameter is the whole
+ * tensor (global_shape is its own shape). */
+typedef struct volt_param_slice {
+    int dim, blocks, parts, part;
+    long global_shape[VOLT_MAX_DIMS];
+} volt_param_slice;
+
 struct volt_param {
-    int index;        /* creation order */
+    int index; /* creation order */
     const char *name;
-    size_t offset;    /* element offset into the flat buffers */
+    size_t offset; /* element offset into the flat buffers */
     size_t numel;
     volt_tensor *tensor; /* requires_grad = 1, grad = view into the gradient buffer */
-    int pending_uses; /* backward bookkeeping (lib/autograd only) */
+    int pending_uses;    /* backward bookkeeping (lib/autograd only) */
+    volt_param_slice slice;
 };
 
 /* seed drives initialisation: parameter k's random numbers are stream k of this seed,
@@ -41,6 +52,14 @@ void volt_params_destroy(volt_params *params);
 /* Adds a zero-initialised parameter; name must be unique. */
 VOLT_NODISCARD int volt_params_add(volt_params *params, const char *name, int ndim,
                                    const long *shape, volt_param **out);
+/* Adds a parameter that holds a slice of the global tensor global_shape (see
+ * volt_param_slice); its own shape is global_shape with dimension dim divided by parts.
+ * VOLT_ERR_ARG when blocks x parts does not divide that dimension. */
+VOLT_NODISCARD int volt_params_add_slice(volt_params *params, const char *name, int ndim,
+                                         const long *global_shape, int dim, int blocks, int parts,
+                                         int part, volt_param **out);
+/* Whether the parameter is a part of a larger tensor (slice.parts > 1). */
+int volt_param_is_split(const volt_param *param);
 
 int volt_params_count(const volt_params *params);
 volt_param *volt_params_get(const volt_params *params, int index);
@@ -65,7 +84,9 @@ void volt_params_zero_grad(volt_params *params);
 /* Memory that lives as long as the store (layer structs), zeroed. NULL on failure. */
 void *volt_params_alloc(volt_params *params, size_t bytes);
 
-/* Initialisers on one parameter, drawing from stream param->index of the store's seed. */
+/* Initialisers on one parameter, drawing from stream param->index of the store's seed:
+ * the element at flat position i of the global tensor takes random element i, so a
+ * slice holds the very numbers of the same part of the whole tensor. */
 void volt_param_init_uniform(volt_params *params, volt_param *param, double low, double high);
 void volt_param_init_normal(volt_params *params, volt_param *param, double mean, double std);
 void volt_param_init_constant(volt_params *params, volt_param *param, double value);

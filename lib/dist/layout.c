@@ -4,7 +4,7 @@
  * Grammar: empty, or a comma-separated list of <dim>=<degree> with dim in {dp, tp},
  * each at most once, degree a positive decimal integer; blanks around items are
  * allowed. A missing tp is 1; a missing dp is world / tp. Checks run in this order:
- * syntax, degrees, tensor parallelism (not available yet), product == world size. */
+ * syntax, degrees, product == world size. */
 #include "dist/layout.h"
 
 #include <ctype.h>
@@ -92,11 +92,6 @@ int volt_layout_parse(const char *text, int world_size, volt_layout *out) {
     }
 
     int tp = degree[1] ? degree[1] : 1;
-    if (tp != 1)
-        return VOLT_ERROR(VOLT_ERR_UNSUPPORTED,
-                          "layout '%s': tensor parallelism (tp=%d) is not implemented yet; "
-                          "use tp=1 (data parallelism only, dp=%d)",
-                          text, tp, world_size);
     int dp = degree[0] ? degree[0] : world_size / tp;
     if ((long long)dp * tp != world_size)
         return VOLT_ERROR(VOLT_ERR_CONFIG,

@@ -17,10 +17,16 @@ struct volt_module {
     volt_params *params;
     void *state;
     volt_trainer *trainer;
+    volt_tp tp;
 };
 
 int volt_module_create(const volt_module_ops *ops, const volt_config *config, uint64_t seed,
                        volt_module **out) {
+    return volt_module_create_tp(ops, config, seed, NULL, out);
+}
+
+int volt_module_create_tp(const volt_module_ops *ops, const volt_config *config, uint64_t seed,
+                          const volt_tp *tp, volt_module **out) {
     VOLT_CHECK_ARG(ops && out);
     *out = NULL;
     const char *name = ops->name ? ops->name : "(unnamed)";
@@ -35,6 +41,7 @@ int volt_module_create(const volt_module_ops *ops, const volt_config *config, ui
     volt_module *m = calloc(1, sizeof *m);
     VOLT_CHECK_ALLOC(m, sizeof *m);
     m->ops = ops;
+    m->tp = tp && tp->size > 1 ? *tp : volt_tp_single;
     if (ops->state_size > 0) {
         m->state = calloc(1, ops->state_size);
         if (!m->state) {
@@ -69,6 +76,7 @@ void *volt_module_state(volt_module *m) { return m ? m->state : NULL; }
 volt_params *volt_module_params(volt_module *m) { return m ? m->params : NULL; }
 const volt_module_ops *volt_module_ops_of(const volt_module *m) { return m ? m->ops : NULL; }
 volt_trainer *volt_module_trainer(volt_module *m) { return m ? m->trainer : NULL; }
+const volt_tp *volt_module_tp(const volt_module *m) { return m ? &m->tp : &volt_tp_single; }
 
 void volt_module_attach(volt_module *m, volt_trainer *trainer) {
     if (m) m->trainer = trainer;

@@ -27,6 +27,7 @@
 
 #include "autograd/params.h"
 #include "core/config.h"
+#include "dist/tensor_parallel.h"
 #include "data/loader.h"
 #include "log/metrics.h"
 #include "optim/optim.h"
@@ -39,8 +40,8 @@ typedef enum volt_lr_interval { VOLT_LR_PER_STEP = 0, VOLT_LR_PER_EPOCH } volt_l
 typedef struct volt_optim_config {
     volt_optimizer_options optimizer;
     int has_schedule;
-    volt_lr_schedule schedule;  /* the schedule's base_lr is optimizer.lr */
-    volt_lr_interval interval;  /* the schedule steps per optimizer step or per epoch */
+    volt_lr_schedule schedule; /* the schedule's base_lr is optimizer.lr */
+    volt_lr_interval interval; /* the schedule steps per optimizer step or per epoch */
 } volt_optim_config;
 
 typedef struct volt_module_ops {
@@ -53,8 +54,7 @@ typedef struct volt_module_ops {
     int (*validation_step)(volt_module *m, const volt_batch *batch, long batch_idx);
     int (*test_step)(volt_module *m, const volt_batch *batch, long batch_idx);
     volt_tensor *(*predict_step)(volt_module *m, const volt_batch *batch, long batch_idx);
-    int (*configure_optimizers)(volt_module *m, const volt_config *config,
-                                volt_optim_config *out);
+    int (*configure_optimizers)(volt_module *m, const volt_config *config, volt_optim_config *out);
     int (*on_fit_start)(volt_module *m);
     int (*on_fit_end)(volt_module *m);
     int (*on_train_epoch_start)(volt_module *m);
@@ -70,6 +70,14 @@ typedef struct volt_module_ops {
  * then ops->init. */
 VOLT_NODISCARD int volt_module_create(const volt_module_ops *ops, const volt_config *config,
                                       uint64_t seed, volt_module **out);
+/* The same for a module whose layers split over a tensor-parallel group (the trainer's,
+ * volt_trainer_tp, when trainer.layout has tp > 1): init reads it with volt_module_tp and
+ * builds its layers with it (lib/nn/nn.h). NULL: a group of one. Collective over the
+ * group (the layers' initialisation is not, but their checks fail alike on every rank). */
+VOLT_NODISCARD int volt_module_create_tp(const volt_module_ops *ops, const volt_config *config,
+                                         uint64_t seed, const volt_tp *tp, volt_module **out);
+/* The module's tensor-parallel group (volt_tp_single when it has none); never NULL. */
+const volt_tp *volt_module_tp(const volt_module *m);
 void volt_module_destroy(volt_module *m);
 
 void *volt_module_state(volt_module *m);

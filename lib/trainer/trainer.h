@@ -70,6 +70,10 @@ VOLT_NODISCARD int volt_trainer_create_on(const volt_config *config, MPI_Comm co
 void volt_trainer_destroy(volt_trainer *trainer);
 
 /* Adds a callback from code (after those from the configuration). */
+/* The tensor-parallel group of this rank, from trainer.layout (tp=T: T consecutive ranks);
+ * a group of one without tensor parallelism. Build the module on it:
+ *     volt_module_create_tp(ops, config, seed, volt_trainer_tp(trainer), &module) */
+const volt_tp *volt_trainer_tp(const volt_trainer *trainer);
 VOLT_NODISCARD int volt_trainer_add_callback(volt_trainer *trainer, const volt_callback_ops *ops,
                                              const void *options);
 
@@ -100,8 +104,7 @@ VOLT_NODISCARD int volt_trainer_validate(volt_trainer *trainer, volt_module *m,
 VOLT_NODISCARD int volt_trainer_test(volt_trainer *trainer, volt_module *m, volt_datamodule *dm);
 /* Writes predictions (one row per sample: the predict_step output, flattened) to
  * <run folder>/predictions.csv. */
-VOLT_NODISCARD int volt_trainer_predict(volt_trainer *trainer, volt_module *m,
-                                        volt_datamodule *dm);
+VOLT_NODISCARD int volt_trainer_predict(volt_trainer *trainer, volt_module *m, volt_datamodule *dm);
 
 /* For callbacks and modules. */
 long volt_trainer_current_epoch(const volt_trainer *trainer);

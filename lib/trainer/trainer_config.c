@@ -588,7 +588,10 @@ static int build_ranks(volt_trainer *t, MPI_Comm parent) {
         world_size = volt_comm_size(t->world);
     }
     VOLT_CHECK(volt_layout_parse(t->options.layout_text, world_size, &t->layout));
-    if (t->world) VOLT_CHECK(volt_groups_create(t->world, &t->layout, &t->groups));
+    if (t->world) {
+        VOLT_CHECK(volt_groups_create(t->world, &t->layout, &t->groups));
+        t->tp = volt_tp_of(t->layout.tp > 1 ? t->groups.tp : NULL);
+    }
     const char *strategy = t->options.strategy_text;
     const int dp = t->layout.dp;
     if (strcmp(strategy, "single") == 0 && dp > 1)
@@ -610,6 +613,10 @@ volt_comm *trainer_dp_comm(const volt_trainer *t) {
     return t->world && t->layout.dp > 1 ? t->groups.dp : NULL;
 }
 int trainer_dp_size(const volt_trainer *t) { return t->world ? t->layout.dp : 1; }
+
+const volt_tp *volt_trainer_tp(const volt_trainer *t) {
+    return t && t->world && t->layout.tp > 1 ? &t->tp : &volt_tp_single;
+}
 int trainer_dp_rank(const volt_trainer *t) { return t->world ? t->groups.dp_rank : 0; }
 
 static int trainer_build(volt_trainer *t, MPI_Comm parent) {

@@ -106,7 +106,8 @@ struct volt_trainer {
     volt_comm *world;
     volt_groups groups; /* its dp and tp groups (when world is set) */
     volt_layout layout;
-    int rank; /* in world: rank 0 writes files and prints */
+    volt_tp tp; /* the tensor-parallel group (groups.tp), or a group of one */
+    int rank;   /* in world: rank 0 writes files and prints */
     trainer_strategy strategy;
     volt_zero *zero; /* during a fit with zero1 (for tests: its shard and state) */
 
@@ -126,20 +127,20 @@ struct volt_trainer {
     trainer_stage stage;
     int fitting; /* inside volt_trainer_fit */
     long current_epoch;
-    long global_step; /* optimizer steps in this fit */
-    long epochs_done; /* training epochs completed in this fit */
+    long global_step;         /* optimizer steps in this fit */
+    long epochs_done;         /* training epochs completed in this fit */
     long batches_done;        /* training batches of current_epoch done (optimizer step included) */
     long train_batch_counter; /* training batches run in this fit: the graph's step for the
                                * next one, so that its random streams survive a resume */
     long resume_batch;        /* the first epoch after a resume starts at this batch */
     fit_context *fit;         /* during a fit */
     volt_prof *prof;          /* during a fit with trainer.profiler; NULL otherwise */
-    double lr;        /* of the last optimizer step (before the first one: of it) */
-    long batch_size;  /* of the batch being processed; 0 between batches */
-    long last_batch_samples; /* the last training batch: samples over all ranks */
-    double last_batch_flops; /* and the flops of its forward and backward on this rank */
-    double fit_start_time;   /* (less the training time of the fits a resume continues) */
-    double resumed_seconds;  /* that time, from the checkpoint */
+    double lr;                /* of the last optimizer step (before the first one: of it) */
+    long batch_size;          /* of the batch being processed; 0 between batches */
+    long last_batch_samples;  /* the last training batch: samples over all ranks */
+    double last_batch_flops;  /* and the flops of its forward and backward on this rank */
+    double fit_start_time;    /* (less the training time of the fits a resume continues) */
+    double resumed_seconds;   /* that time, from the checkpoint */
     int stop_requested;
     int time_up;             /* max_time elapsed on some rank (agreed) */
     int preempt_signal;      /* SIGUSR1/SIGTERM reached some rank during the fit (agreed) */

@@ -1,4 +1,4 @@
-/* tests/unit/test_layout.c — parsing the rank layout ("dp=4", "dp=2,tp=1", "").
+/* tests/unit/test_layout.c — parsing the rank layout ("dp=4", "dp=2,tp=2", "").
  *
  * Every rank parses the same text, so these checks need no MPI: a good layout gives
  * the degrees, a bad one the error code and a message that names what is wrong (the
@@ -62,10 +62,12 @@ VOLT_TEST(layout_product_must_equal_world_size) {
     expect_error("dp=1", 2, VOLT_ERR_CONFIG, "dp=1", "has 2");
 }
 
-VOLT_TEST(layout_tensor_parallel_is_not_available_yet) {
-    expect_error("tp=2", 4, VOLT_ERR_UNSUPPORTED, "tensor parallelism", "not implemented");
-    expect_error("dp=2,tp=2", 4, VOLT_ERR_UNSUPPORTED, "tp=2", "not implemented");
-    expect_error("tp=2", 1, VOLT_ERR_UNSUPPORTED, "tensor parallelism", NULL);
+VOLT_TEST(layout_with_tensor_parallelism) {
+    expect_layout("tp=2", 4, 2, 2); /* dp = world / tp */
+    expect_layout("dp=2,tp=2", 4, 2, 2);
+    expect_layout("tp=4", 4, 1, 4);
+    expect_error("tp=2", 1, VOLT_ERR_CONFIG, "tp=2", "has 1");
+    expect_error("tp=3", 4, VOLT_ERR_CONFIG, "'tp=3'", "has 4");
 }
 
 VOLT_TEST(layout_rejects_bad_text) {
