@@ -10,6 +10,10 @@
 #                            the same val loss and next-token accuracy
 #   gpt.same_losses_1_2_4    per-step losses of 1 rank, DDP on 2 and ZeRO-1 on 4 ranks
 #                            agree within 1e-5 (global batch 8)
+#   gpt.tensor_parallel_same_losses   (dp, tp) = (1,1), (2,1), (1,2), (2,2) with DDP and
+#                            with ZeRO-1, (1,4): 30 steps clipped by norm, the same losses
+#                            within 1e-5
+#   gpt.bad.tp_heads         tp=4 with 2 heads: every rank fails with one message
 #   gpt.learns_fortunes      configs/gpt_char.yaml, smaller and shorter, on 2 ranks:
 #                            val/loss <= 3.15 after 200 steps (ln 256 = 5.55 at the start;
 #                            byte frequencies alone give about 3.3)
@@ -101,8 +105,21 @@ add_test(NAME gpt.same_losses_1_2_4
                  "-DMPIEXEC_FLAGS=${VOLT_MPIEXEC_FLAGS}" -DTRAIN=$<TARGET_FILE:volt-train>
                  -DROOT=${_gpt_dir}/same_losses -DBATCH=8 -DTOLERANCE=1e-5
                  "-DCOMMON=${_tiny_gpt};--data.path=${_synthetic_h5};--trainer.max_steps=12"
+                 "-DRUNS=single 1 auto -;ddp_2 2 ddp -;zero1_4 4 zero1 -"
                  -P ${CMAKE_CURRENT_SOURCE_DIR}/same_losses_case.cmake)
 set_tests_properties(gpt.same_losses_1_2_4 PROPERTIES LABELS mpi TIMEOUT 300
+                     ENVIRONMENT "${_env}" FIXTURES_REQUIRED gpt_synthetic)
+
+# Tensor parallelism changes nothing but speed and memory: 30 steps of every layout of
+# the issue's list, with clipping by norm (the whole model's norm over the tp group)
+add_test(NAME gpt.tensor_parallel_same_losses
+         COMMAND ${CMAKE_COMMAND} -DMPIEXEC=${MPIEXEC_EXECUTABLE}
+                 "-DMPIEXEC_FLAGS=${VOLT_MPIEXEC_FLAGS}" -DTRAIN=$<TARGET_FILE:volt-train>
+                 -DROOT=${_gpt_dir}/tp_same_losses -DBATCH=8 -DTOLERANCE=1e-5
+                 "-DCOMMON=${_tiny_gpt};--data.path=${_synthetic_h5};--trainer.max_steps=30;--trainer.gradient_clip_val=0.5"
+                 "-DRUNS=dp1_tp1 1 auto -;dp2_tp1 2 ddp dp=2,tp=1;dp1_tp2 2 auto dp=1,tp=2;dp2_tp2 4 ddp dp=2,tp=2;dp2_tp2_zero1 4 zero1 dp=2,tp=2;dp1_tp4 4 auto dp=1,tp=4"
+                 -P ${CMAKE_CURRENT_SOURCE_DIR}/same_losses_case.cmake)
+set_tests_properties(gpt.tensor_parallel_same_losses PROPERTIES LABELS mpi TIMEOUT 600
                      ENVIRONMENT "${_env}" FIXTURES_REQUIRED gpt_synthetic)
 
 volt_train_case(gpt.learns_fortunes MODE learns FIXTURES gpt_fortunes LABEL mpi TIMEOUT 600
@@ -115,6 +132,13 @@ volt_train_case(gpt.learns_fortunes MODE learns FIXTURES gpt_fortunes LABEL mpi 
 set_tests_properties(gpt.learns_fortunes PROPERTIES SKIP_REGULAR_EXPRESSION "skipped:")
 
 set(_bad_root ${_gpt_dir}/bad)
+volt_train_case(gpt.bad.tp_heads MODE fail FIXTURES gpt_synthetic LABEL mpi
+  COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 4 ${VOLT_MPIEXEC_FLAGS}
+          $<TARGET_FILE:volt-train> fit ${_tiny_gpt} --data.path=${_synthetic_h5}
+          --model.n_head=2 --trainer.layout=tp=4 --trainer.max_steps=2
+          --trainer.default_root_dir=${_bad_root}/tp_heads
+  VARS "-DEXPECT=model.n_head=2 heads do not split over tp=4 ranks"
+       -DRUN_ROOT=${_bad_root}/tp_heads)
 foreach(_case
     "heads|--model.n_head=3|model.n_embd=32 must be a positive multiple of model.n_head=3"
     "block_size|--model.block_size=8|samples of 17 tokens, but model.block_size=8 needs 9"

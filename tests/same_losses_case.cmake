@@ -1,17 +1,14 @@
-# tests/same_losses_case.cmake — the same global batch gives the same training at any rank
-# count (cmake -P; from tests/gpt.cmake). In a fresh ROOT, three fits of COMMON with
-# log_every_n_steps=1:
-#   single   1 rank,  data.batch_size = BATCH
-#   ddp_2    2 ranks, BATCH / 2 each, strategy ddp
-#   zero1_4  4 ranks, BATCH / 4 each, strategy zero1
-# Every step's train/loss of ddp_2 and zero1_4 must equal single's within TOLERANCE
-# (relative, f32: the ranks' sums run in another order).
-# Variables: MPIEXEC, MPIEXEC_FLAGS (;-list), TRAIN, ROOT, BATCH, TOLERANCE, COMMON (;-list).
+# tests/same_losses_case.cmake — the same global batch gives the same training under any
+# rank layout (cmake -P; from tests/gpt.cmake). In a fresh ROOT, one fit of COMMON (with
+# log_every_n_steps=1) per item of RUNS, "name ranks strategy layout" (layout "-": the
+# default, dp = ranks); each rank's data.batch_size is BATCH / dp. Every step's train/loss
+# of each run must equal the first run's within TOLERANCE (relative, f32: the ranks' sums
+# run in another order).
+# Variables: MPIEXEC, MPIEXEC_FLAGS (;-list), TRAIN, ROOT, BATCH, TOLERANCE, COMMON (;-list),
+# RUNS (;-list).
 cmake_minimum_required(VERSION 3.24)
 file(REMOVE_RECURSE ${ROOT})
 file(MAKE_DIRECTORY ${ROOT})
-math(EXPR half "${BATCH} / 2")
-math(EXPR quarter "${BATCH} / 4")
 
 # losses_<name>: the train/loss column of a run's metrics.csv, one value per step
 function(read_losses name out)
@@ -38,14 +35,26 @@ function(read_losses name out)
   set(${out} "${losses}" PARENT_SCOPE)
 endfunction()
 
-foreach(spec "single 1 ${BATCH} auto" "ddp_2 2 ${half} ddp" "zero1_4 4 ${quarter} zero1")
+set(names "")
+foreach(spec ${RUNS})
   separate_arguments(fields UNIX_COMMAND "${spec}")
   list(GET fields 0 name)
   list(GET fields 1 ranks)
-  list(GET fields 2 batch)
-  list(GET fields 3 strategy)
+  list(GET fields 2 strategy)
+  list(GET fields 3 layout)
+  list(APPEND names ${name})
+  set(dp ${ranks})
+  set(layout_arg "")
+  if(NOT layout STREQUAL "-")
+    set(layout_arg --trainer.layout=${layout})
+    string(REGEX MATCH "tp=([0-9]+)" _ "${layout}")
+    if(CMAKE_MATCH_1)
+      math(EXPR dp "${ranks} / ${CMAKE_MATCH_1}")
+    endif()
+  endif()
+  math(EXPR batch "${BATCH} / ${dp}")
   execute_process(COMMAND ${MPIEXEC} -n ${ranks} ${MPIEXEC_FLAGS} ${TRAIN} fit ${COMMON}
-                          --data.batch_size=${batch} --trainer.strategy=${strategy}
+                          --data.batch_size=${batch} --trainer.strategy=${strategy} ${layout_arg}
                           --trainer.log_every_n_steps=1 --trainer.enable_progress_bar=false
                           --trainer.default_root_dir=${ROOT} --trainer.name=${name}
                   RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
@@ -54,16 +63,17 @@ foreach(spec "single 1 ${BATCH} auto" "ddp_2 2 ${half} ddp" "zero1_4 4 ${quarter
   endif()
 endforeach()
 
-read_losses(single reference)
+list(POP_FRONT names first)
+read_losses(${first} reference)
 list(LENGTH reference steps)
 if(steps LESS 2)
-  message(FATAL_ERROR "single logged ${steps} losses")
+  message(FATAL_ERROR "${first} logged ${steps} losses")
 endif()
-foreach(name ddp_2 zero1_4)
+foreach(name ${names})
   read_losses(${name} losses)
   list(LENGTH losses count)
   if(NOT count EQUAL steps)
-    message(FATAL_ERROR "${name} logged ${count} losses, single ${steps}")
+    message(FATAL_ERROR "${name} logged ${count} losses, ${first} ${steps}")
   endif()
   # CMake has no floating point: awk compares, step by step, and says the worst
   string(REPLACE ";" " " a "${reference}")
@@ -79,7 +89,7 @@ foreach(name ddp_2 zero1_4)
       printf \"worst relative difference %.3g over %d steps\\n\", worst, n; exit bad }"
     RESULT_VARIABLE bad OUTPUT_VARIABLE report)
   if(NOT bad EQUAL 0)
-    message(FATAL_ERROR "${name} departs from the single rank's losses (tolerance "
+    message(FATAL_ERROR "${name} departs from ${first}'s losses (tolerance "
                         "${TOLERANCE}):\n${report}")
   endif()
   message(STATUS "${name}: ${report}")

@@ -12,6 +12,7 @@
 
 #include "autograd/graph.h"
 #include "ops/ops.h"
+#include "optim/optim.h"
 
 const volt_tp volt_tp_single = {NULL, 0, 1};
 
@@ -269,4 +270,28 @@ double volt_tp_accuracy(const volt_tp *tp, const volt_tensor *logits, const volt
     }
     free(best);
     return accuracy;
+}
+
+/* --- the gradient norm of a split model ---------------------------------------------------- */
+
+int volt_tp_grad_sq_norm(const volt_tp *tp, volt_comm *dp, const volt_params *params,
+                         const void *grad, size_t offset, size_t length, double *out) {
+    VOLT_CHECK_ARG(params && out && (grad || length == 0));
+    volt_dtype dtype = volt_params_dtype(params);
+    size_t element = volt_dtype_size(dtype);
+    double sums[2] = {0, 0}; /* split, replicated */
+    for (int i = 0; i < volt_params_count(params); i++) {
+        const volt_param *p = volt_params_get(params, i);
+        size_t first = p->offset > offset ? p->offset : offset;
+        size_t end = p->offset + p->numel < offset + length ? p->offset + p->numel
+                                                            : offset + length;
+        if (first >= end) continue;
+        sums[volt_param_is_split(p) ? 0 : 1] +=
+            volt_grad_sq_norm((const char *)grad + (first - offset) * element, dtype, end - first);
+    }
+    if (dp) VOLT_CHECK(volt_comm_allreduce(dp, sums, 2, VOLT_F64, VOLT_REDUCE_SUM, NULL));
+    if (!is_single(tp))
+        VOLT_CHECK(volt_comm_allreduce(tp->comm, sums, 1, VOLT_F64, VOLT_REDUCE_SUM, NULL));
+    *out = sums[0] + sums[1];
+    return VOLT_OK;
 }

@@ -23,6 +23,7 @@
 #ifndef VOLT_DIST_TENSOR_PARALLEL_H
 #define VOLT_DIST_TENSOR_PARALLEL_H
 
+#include "autograd/params.h"
 #include "comm/comm.h"
 #include "tensor/tensor.h"
 
@@ -51,5 +52,16 @@ volt_tensor *volt_tp_cross_entropy(const volt_tp *tp, volt_tensor *logits, volt_
  * target; NAN after pushing an error. Collective on the group, no gradient. */
 double volt_tp_accuracy(const volt_tp *tp, const volt_tensor *logits,
                         const volt_tensor *targets, long vocab_start);
+
+/* The squared norm of the whole model's gradient, for clipping under tensor parallelism:
+ * grad holds the gradients of the flat positions [offset, offset + length) of params
+ * (all of them, or a ZeRO-1 shard); the elements of split parameters are summed over
+ * the tp group (each rank holds other parts), those of replicated parameters counted
+ * once (every rank holds the same). dp (may be NULL) is the group that shares the flat
+ * buffer in disjoint ranges (ZeRO-1's), summed over first. The same number on every
+ * rank of both groups. Collective over dp and tp. */
+VOLT_NODISCARD int volt_tp_grad_sq_norm(const volt_tp *tp, volt_comm *dp,
+                                        const volt_params *params, const void *grad,
+                                        size_t offset, size_t length, double *out);
 
 #endif

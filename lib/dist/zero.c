@@ -29,6 +29,7 @@ struct volt_zero {
     void *scratch; /* shard_length elements: the reduce-scatter's output */
     volt_optimizer *optimizer;
     double clip_value; /* > 0: gradients clamped to [-clip_value, clip_value] */
+    volt_tp tp;        /* the tensor-parallel group (a group of one without) */
 };
 
 int volt_zero_create(volt_comm *dp, volt_params *params, const volt_optimizer_options *options,
@@ -39,6 +40,7 @@ int volt_zero_create(volt_comm *dp, volt_params *params, const volt_optimizer_op
     VOLT_CHECK_ALLOC(zero, sizeof *zero);
     zero->comm = dp;
     zero->params = params;
+    zero->tp = volt_tp_single;
     zero->dtype = volt_params_dtype(params);
     size_t ranks = (size_t)volt_comm_size(dp), quantum = ranks * VOLT_PARAM_ALIGN;
     size_t flat_size = volt_params_flat_size(params);
@@ -95,8 +97,15 @@ int volt_zero_step(volt_zero *zero, double lr, double clip_norm, double *grad_no
         volt_clip_grad_value(grad_shard, zero->dtype, zero->shard_length, zero->clip_value);
 
     if (clip_norm > 0 || grad_norm) {
-        double sq_norm = volt_grad_sq_norm(grad_shard, zero->dtype, zero->shard_length);
-        VOLT_CHECK(volt_comm_allreduce(zero->comm, &sq_norm, 1, VOLT_F64, VOLT_REDUCE_SUM, NULL));
+        double sq_norm = 0;
+        if (zero->tp.size > 1) {
+            VOLT_CHECK(volt_tp_grad_sq_norm(&zero->tp, zero->comm, zero->params, grad_shard,
+                                            zero->shard_offset, zero->shard_length, &sq_norm));
+        } else {
+            sq_norm = volt_grad_sq_norm(grad_shard, zero->dtype, zero->shard_length);
+            VOLT_CHECK(
+                volt_comm_allreduce(zero->comm, &sq_norm, 1, VOLT_F64, VOLT_REDUCE_SUM, NULL));
+        }
         double norm = sqrt(sq_norm);
         if (grad_norm) *grad_norm = norm;
         /* the norm is the same on every rank after the all-reduce: all fail together */
@@ -114,6 +123,10 @@ int volt_zero_step(volt_zero *zero, double lr, double clip_norm, double *grad_no
     VOLT_CHECK(volt_comm_allgather(zero->comm, data + zero->shard_offset * element, data,
                                    zero->shard_length, zero->dtype, NULL));
     return VOLT_OK;
+}
+
+void volt_zero_set_tensor_parallel(volt_zero *zero, const volt_tp *tp) {
+    if (zero) zero->tp = tp && tp->size > 1 ? *tp : volt_tp_single;
 }
 
 void volt_zero_set_clip_value(volt_zero *zero, double clip_value) {

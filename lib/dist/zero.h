@@ -11,6 +11,7 @@
 
 #include "autograd/params.h"
 #include "comm/comm.h"
+#include "dist/tensor_parallel.h"
 #include "optim/optim.h"
 
 typedef struct volt_zero volt_zero;
@@ -25,6 +26,10 @@ void volt_zero_destroy(volt_zero *zero);
  * *grad_norm (may be NULL) receives the norm before clipping. */
 VOLT_NODISCARD int volt_zero_step(volt_zero *zero, double lr, double clip_norm,
                                   double *grad_norm);
+
+/* Under tensor parallelism (tp of more than one rank): the gradient norm that clipping by
+ * norm uses is the whole model's (volt_tp_grad_sq_norm), not this rank's part's. */
+void volt_zero_set_tensor_parallel(volt_zero *zero, const volt_tp *tp);
 
 /* Clipping by value (gradient_clip_algorithm "value"): each step clamps the averaged
  * gradients to [-clip_value, clip_value] before the update; 0 turns it off. */

@@ -534,6 +534,7 @@ static int setup_strategy(volt_trainer *t, volt_module *m, fit_context *f) {
         VOLT_CHECK(volt_zero_create(t->groups.dp, params, &f->optim.optimizer, &f->zero));
         if (t->options.clip_by_value)
             volt_zero_set_clip_value(f->zero, t->options.gradient_clip_val);
+        volt_zero_set_tensor_parallel(f->zero, &t->tp);
         t->zero = f->zero;
         return VOLT_OK;
     }
@@ -560,8 +561,23 @@ static int clip_gradients(volt_trainer *t, volt_module *m, const fit_context *f,
         return VOLT_OK;
     }
     double norm = 0;
-    int status =
-        volt_clip_grad_norm(grad, volt_params_dtype(params), n, o->gradient_clip_val, &norm);
+    int status;
+    if (t->tp.size > 1) { /* the whole model's norm: parts summed over the tp group */
+        double sq_norm = 0;
+        VOLT_CHECK(volt_tp_grad_sq_norm(&t->tp, NULL, params, grad, 0, n, &sq_norm));
+        norm = sqrt(sq_norm);
+        status = isfinite(norm) ? VOLT_OK
+                                : VOLT_ERROR(VOLT_ERR_NUMERIC,
+                                             "gradient norm is %g over the tensor-parallel "
+                                             "group: not clipped",
+                                             norm);
+        double clip_coef = o->gradient_clip_val / (norm + 1e-6); /* as clip_grad_norm_ */
+        if (status == VOLT_OK && clip_coef < 1)
+            volt_grad_scale(grad, volt_params_dtype(params), n, clip_coef);
+    } else {
+        status =
+            volt_clip_grad_norm(grad, volt_params_dtype(params), n, o->gradient_clip_val, &norm);
+    }
     if (status != VOLT_OK)
         return VOLT_ERROR(status, "gradient norm is %g at step %ld (epoch %ld, batch %ld)", norm,
                           t->global_step, t->current_epoch, batch_idx);
@@ -1055,7 +1071,8 @@ static int gather_predictions(volt_trainer *t, const char *rows, size_t size, FI
     const int ranks = volt_comm_size(t->world);
     if (size > (size_t)INT_MAX)
         return VOLT_ERROR(VOLT_ERR_UNSUPPORTED, "%zu bytes of predictions on one rank", size);
-    int length = (int)size;
+    /* under tensor parallelism the ranks of a group hold the same rows: its first sends */
+    int length = t->tp.size > 1 && t->tp.rank != 0 ? 0 : (int)size;
     int *lengths = calloc((size_t)ranks, sizeof *lengths),
         *offsets = calloc((size_t)ranks, sizeof *offsets);
     if (!lengths || !offsets) {
