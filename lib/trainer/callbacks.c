@@ -618,6 +618,27 @@ static int model_summary_print(volt_callback *cb, volt_trainer *t, volt_module *
     size_t bytes = total * volt_dtype_size(volt_params_dtype(params));
     VOLT_INFO("  total: %zu parameters in %d tensors, %zu bytes (%.2f MiB, %s)", total, n, bytes,
               (double)bytes / (1024.0 * 1024.0), volt_dtype_name(volt_params_dtype(params)));
+    /* under tensor parallelism the numbers above are this rank's: its part of the split
+     * layers and the whole of the replicated ones */
+    const volt_tp *tp = volt_trainer_tp(t);
+    if (tp->size > 1) {
+        size_t whole = 0;
+        for (int i = 0; i < n; i++) {
+            const volt_param *p = volt_params_get(params, i);
+            size_t count = 1;
+            for (int d = 0; d < p->tensor->ndim; d++) count *= (size_t)p->slice.global_shape[d];
+            whole += count;
+        }
+        VOLT_INFO("  per rank under tp=%d: %zu of the model's %zu parameters (%.3f)", tp->size,
+                  total, whole, whole ? (double)total / (double)whole : 0.0);
+    }
+    const fit_context *f = t->fit;
+    const volt_optimizer *optimizer =
+        f ? (f->zero ? volt_zero_optimizer(f->zero) : f->optimizer) : NULL;
+    if (optimizer)
+        VOLT_INFO("  optimizer state of rank 0: %zu bytes (%.2f MiB)",
+                  volt_optimizer_state_bytes(optimizer),
+                  (double)volt_optimizer_state_bytes(optimizer) / (1024.0 * 1024.0));
     /* parameters, gradients and optimizer state are allocated by now: the host memory a
      * rank needs before the first step (the profiler's report gives the peak of the run) */
     struct rusage usage;
