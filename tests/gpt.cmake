@@ -160,3 +160,18 @@ foreach(_case
             --trainer.max_steps=2 --trainer.default_root_dir=${_bad_root}/${_name}
     VARS "-DEXPECT=${_expect}" -DRUN_ROOT=${_bad_root}/${_name} ${_mid_run})
 endforeach()
+
+# Checkpoints across tensor-parallel layouts (tests/tp_checkpoint_case.cmake): 6 steps at
+# layout A with a checkpoint, 6 more resumed at layout B; the resumed losses must equal an
+# uninterrupted tp=1 run's within 1e-5 (relative), the files' /model the tp=1 run's
+# (h5diff), and a model of another global shape is refused naming both shapes
+add_test(NAME gpt.tp_checkpoint_resume
+         COMMAND ${CMAKE_COMMAND} -DMPIEXEC=${MPIEXEC_EXECUTABLE}
+                 "-DMPIEXEC_FLAGS=${VOLT_MPIEXEC_FLAGS}" -DTRAIN=$<TARGET_FILE:volt-train>
+                 -DROOT=${_gpt_dir}/tp_checkpoint -DBATCH=8 -DFIRST=6 -DMORE=6 -DTOLERANCE=1e-5
+                 "-DCOMMON=${_tiny_gpt};--data.path=${_synthetic_h5}"
+                 "-DCASES=tp2_to_tp1 2 dp=1,tp=2 auto 1 - auto;tp1_to_tp4 1 - auto 4 dp=1,tp=4 auto;dp2_tp2_zero1_to_tp1 4 dp=2,tp=2 zero1 1 - auto;tp1_to_dp2_tp2_zero1 1 - auto 4 dp=2,tp=2 zero1"
+                 -DH5DIFF=${VOLT_H5DIFF} -DH5DUMP=${VOLT_H5DUMP} -DMODEL_DELTA=1e-3
+                 -P ${CMAKE_CURRENT_SOURCE_DIR}/tp_checkpoint_case.cmake)
+set_tests_properties(gpt.tp_checkpoint_resume PROPERTIES LABELS mpi TIMEOUT 600
+                     ENVIRONMENT "${_env}" FIXTURES_REQUIRED gpt_synthetic)

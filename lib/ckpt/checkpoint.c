@@ -1,13 +1,17 @@
 /* lib/ckpt/checkpoint.c — checkpoint files (see checkpoint.h and
  * docs/checkpoint-format.md).
  *
- * A rank's part of a tensor is a range [a, b) of its row-major elements. In the file
- * that range is selected as a union of hyperslabs (select_range: at most about 2 ndim
- * of them: a partial row, whole rows, whole planes, ... and back down), in memory it is
- * contiguous. Writes are collective (H5FD_MPIO_COLLECTIVE, every rank calls H5Dwrite
- * for every tensor, with an empty selection when it owns nothing); metadata operations
- * are collective too (H5Pset_all_coll_metadata_ops, H5Pset_coll_metadata_write). Reads
- * are independent: each rank reads what it keeps. */
+ * A rank's part of a parameter is a range [a, b) of the parameter's own row-major
+ * elements. In the file that range is selected as a union of hyperslabs of the global
+ * tensor (select_part): the range is cut into boxes of the parameter's own shape (at
+ * most about 2 ndim of them: a partial row, whole rows, whole planes, ... and back down),
+ * and a box of a split parameter (tensor parallelism: volt_param_slice) is moved to its
+ * place in the global tensor, cut where it crosses from one block to the next. In memory
+ * the range is contiguous; the map keeps row-major order, so HDF5 pairs the elements
+ * right. Writes are collective (H5FD_MPIO_COLLECTIVE, every rank calls H5Dwrite for
+ * every tensor, with an empty selection when it owns nothing); metadata operations are
+ * collective too (H5Pset_all_coll_metadata_ops, H5Pset_coll_metadata_write). Reads are
+ * independent: each rank reads what it keeps. */
 #include "ckpt/checkpoint.h"
 
 #include <errno.h>
@@ -24,6 +28,7 @@
 struct volt_ckpt {
     volt_comm *comm; /* NULL: one process */
     int rank, size;
+    int tp_size; /* writing: rank r holds part r % tp_size of each split parameter */
     int writing;
     hid_t file;
     hid_t xfer;      /* data transfer properties: collective when writing with MPI */
@@ -60,12 +65,48 @@ static int agree(volt_ckpt *ckpt, int status) {
     return ckpt->comm ? volt_comm_agree(ckpt->comm, status) : status;
 }
 
-/* Selects the row-major elements [a, b) of a dataspace of ndim dims (none when a == b). */
-static int select_range(hid_t space, int ndim, const hsize_t *dims, hsize_t a, hsize_t b) {
+/* Adds to the selection of space (the parameter's global tensor) the box start, count
+ * given in the parameter's own coordinates. A split parameter holds, along slice.dim,
+ * the `piece` indices from part x piece of each of the `blocks` blocks: its index l lies
+ * in block l / piece, at global index (l / piece) block + part piece + l % piece. A box
+ * that crosses from one block to the next becomes one box per block. */
+static int select_box(hid_t space, const volt_param *param, const hsize_t *start,
+                      const hsize_t *count) {
+    const volt_param_slice *s = &param->slice;
+    if (s->parts == 1)
+        return H5Sselect_hyperslab(space, H5S_SELECT_OR, start, NULL, count, NULL) < 0 ? -1 : 0;
+    int ndim = param->tensor->ndim, dim = s->dim;
+    hsize_t block = (hsize_t)s->global_shape[dim] / (hsize_t)s->blocks;
+    hsize_t piece = block / (hsize_t)s->parts;
+    hsize_t global_start[H5S_MAX_RANK], global_count[H5S_MAX_RANK];
+    for (int d = 0; d < ndim; d++) {
+        global_start[d] = start[d];
+        global_count[d] = count[d];
+    }
+    hsize_t l = start[dim], end = start[dim] + count[dim];
+    while (l < end) {
+        hsize_t b = l / piece;
+        hsize_t upto = (b + 1) * piece < end ? (b + 1) * piece : end;
+        global_start[dim] = b * block + (hsize_t)s->part * piece + (l - b * piece);
+        global_count[dim] = upto - l;
+        if (H5Sselect_hyperslab(space, H5S_SELECT_OR, global_start, NULL, global_count, NULL) < 0)
+            return -1;
+        l = upto;
+    }
+    return 0;
+}
+
+/* Selects, in space (the parameter's global tensor), the elements [a, b) of the
+ * parameter's own row-major numbering (none when a == b). */
+static int select_part(hid_t space, const volt_param *param, hsize_t a, hsize_t b) {
     if (H5Sselect_none(space) < 0) return -1;
     if (a >= b) return 0;
+    const volt_tensor *t = param->tensor;
+    int ndim = t->ndim;
     if (ndim == 0) return H5Sselect_all(space) < 0 ? -1 : 0;
+    hsize_t dims[H5S_MAX_RANK];   /* the parameter's own shape */
     hsize_t stride[H5S_MAX_RANK]; /* elements per step of each dimension */
+    for (int d = 0; d < ndim; d++) dims[d] = (hsize_t)t->shape[d];
     stride[ndim - 1] = 1;
     for (int k = ndim - 2; k >= 0; k--) stride[k] = stride[k + 1] * dims[k + 1];
     while (a < b) {
@@ -83,16 +124,17 @@ static int select_range(hid_t space, int ndim, const hsize_t *dims, hsize_t a, h
         if (steps > dims[k] - start[k]) steps = dims[k] - start[k];
         count[k] = steps;
         for (int d = k + 1; d < ndim; d++) start[d] = 0;
-        if (H5Sselect_hyperslab(space, H5S_SELECT_OR, start, NULL, count, NULL) < 0) return -1;
+        if (select_box(space, param, start, count) < 0) return -1;
         a += steps * stride[k];
     }
     return 0;
 }
 
-static int tensor_dims(const volt_param *param, hsize_t *dims) {
-    const volt_tensor *t = param->tensor;
-    for (int d = 0; d < t->ndim; d++) dims[d] = (hsize_t)t->shape[d];
-    return t->ndim;
+/* The shape of the parameter's global tensor (its own unless it is split). */
+static int global_dims(const volt_param *param, hsize_t *dims) {
+    int ndim = param->tensor->ndim;
+    for (int d = 0; d < ndim; d++) dims[d] = (hsize_t)param->slice.global_shape[d];
+    return ndim;
 }
 
 /* Makes (collectively) the group at path and its parents. */
@@ -119,15 +161,14 @@ static int path_exists(hid_t file, const char *path) {
     return 1;
 }
 
-/* Writes the range [a, b) of a tensor of ndim dims from data (holding exactly it) into
- * the dataset, collectively. */
-static int write_range(volt_ckpt *ckpt, hid_t dataset, hid_t type, int ndim, const hsize_t *dims,
+/* Writes the elements [a, b) of the parameter (its own numbering) from data (holding
+ * exactly them) into the dataset of its global tensor, collectively. */
+static int write_range(volt_ckpt *ckpt, hid_t dataset, hid_t type, const volt_param *param,
                        hsize_t a, hsize_t b, const void *data) {
     hid_t file_space = H5Dget_space(dataset);
     hsize_t n = b > a ? b - a : 1;
     hid_t memory_space = H5Screate_simple(1, &n, NULL);
-    int failed =
-        file_space < 0 || memory_space < 0 || select_range(file_space, ndim, dims, a, b) < 0;
+    int failed = file_space < 0 || memory_space < 0 || select_part(file_space, param, a, b) < 0;
     if (!failed && b <= a) failed = H5Sselect_none(memory_space) < 0;
     if (!failed) failed = H5Dwrite(dataset, type, memory_space, file_space, ckpt->xfer, data) < 0;
     if (memory_space >= 0) H5Sclose(memory_space);
@@ -135,14 +176,15 @@ static int write_range(volt_ckpt *ckpt, hid_t dataset, hid_t type, int ndim, con
     return failed ? -1 : 0;
 }
 
-static int read_range(volt_ckpt *ckpt, hid_t dataset, hid_t type, int ndim, const hsize_t *dims,
+/* Reads the elements [a, b) of the parameter (its own numbering) from the dataset of its
+ * global tensor into data. */
+static int read_range(volt_ckpt *ckpt, hid_t dataset, hid_t type, const volt_param *param,
                       hsize_t a, hsize_t b, void *data) {
     if (b <= a) return 0;
     hid_t file_space = H5Dget_space(dataset);
     hsize_t n = b - a;
     hid_t memory_space = H5Screate_simple(1, &n, NULL);
-    int failed = file_space < 0 || memory_space < 0 ||
-                 select_range(file_space, ndim, dims, a, b) < 0 ||
+    int failed = file_space < 0 || memory_space < 0 || select_part(file_space, param, a, b) < 0 ||
                  H5Dread(dataset, type, memory_space, file_space, ckpt->xfer, data) < 0;
     if (memory_space >= 0) H5Sclose(memory_space);
     if (file_space >= 0) H5Sclose(file_space);
@@ -188,6 +230,7 @@ static int new_ckpt(volt_comm *comm, const char *path, int writing, volt_ckpt **
     ckpt->comm = comm;
     ckpt->rank = comm ? volt_comm_rank(comm) : 0;
     ckpt->size = comm ? volt_comm_size(comm) : 1;
+    ckpt->tp_size = 1;
     ckpt->writing = writing;
     ckpt->file = -1;
     ckpt->xfer = -1;
@@ -241,14 +284,57 @@ static void param_part(const volt_param *param, size_t lo, size_t hi, hsize_t *a
     *b = to - param->offset;
 }
 
-/* Replicated data (the model; DDP's optimizer state), held whole by every rank, is
- * written as if sharded: rank r writes what lies in the r-th of P equal ranges of the
- * flat buffer, so that (as with ZeRO-1 shards) a tensor mostly has one writer. (Every
- * rank writing 1/P of every tensor makes the ranks contend for the same regions of the
- * file: twice as slow on one node.) */
+/* Replicated data (the model; DDP's optimizer state), held whole by every rank of a dp
+ * group, is written as if sharded: the rank of dp index d of D (rank r: d = r / tp_size,
+ * D = P / tp_size) writes what lies in the d-th of D equal ranges of its flat buffer, so
+ * that (as with ZeRO-1 shards) a tensor mostly has one writer. (Every rank writing 1/P
+ * of every tensor makes the ranks contend for the same regions of the file: twice as
+ * slow on one node.) The ranks of one tp index have the same buffer layout. */
 static void replicated_range(const volt_ckpt *ckpt, size_t flat_size, size_t *lo, size_t *hi) {
-    *lo = flat_size * (size_t)ckpt->rank / (size_t)ckpt->size;
-    *hi = flat_size * (size_t)(ckpt->rank + 1) / (size_t)ckpt->size;
+    size_t replicas = (size_t)(ckpt->size / ckpt->tp_size);
+    size_t replica = (size_t)(ckpt->rank / ckpt->tp_size);
+    *lo = flat_size * replica / replicas;
+    *hi = flat_size * (replica + 1) / replicas;
+}
+
+/* Whether this rank writes (its share of) the parameter: the part of a split parameter
+ * is written by the ranks of its tp index, a whole parameter (every rank holds the
+ * same) by those of tp index 0 only. */
+static int writes_param(const volt_ckpt *ckpt, const volt_param *param) {
+    return volt_param_is_split(param) || ckpt->rank % ckpt->tp_size == 0;
+}
+
+/* Every split parameter must be this rank's part of tp_size (volt_ckpt_set_tensor_parallel):
+ * otherwise its parts would be written over each other, or not at all. A failure is kept
+ * in ckpt->status, so that this rank writes nothing but still makes every call. */
+static int check_slices(volt_ckpt *ckpt, volt_params *params) {
+    int tp_rank = ckpt->rank % ckpt->tp_size;
+    for (int i = 0; i < volt_params_count(params); i++) {
+        const volt_param *param = volt_params_get(params, i);
+        if (!volt_param_is_split(param) ||
+            (param->slice.parts == ckpt->tp_size && param->slice.part == tp_rank))
+            continue;
+        int status = VOLT_ERROR(VOLT_ERR_ARG,
+                                "checkpoint %s: %s holds part %d of %d of its tensor, but rank %d "
+                                "has tensor-parallel index %d of %d "
+                                "(volt_ckpt_set_tensor_parallel)",
+                                ckpt->path, param->name, param->slice.part, param->slice.parts,
+                                ckpt->rank, tp_rank, ckpt->tp_size);
+        if (ckpt->status == VOLT_OK) ckpt->status = status;
+        return status;
+    }
+    return VOLT_OK;
+}
+
+int volt_ckpt_set_tensor_parallel(volt_ckpt *ckpt, int tp_size) {
+    VOLT_CHECK_ARG(ckpt && ckpt->writing);
+    if (tp_size < 1 || ckpt->size % tp_size != 0)
+        return VOLT_ERROR(VOLT_ERR_ARG,
+                          "checkpoint %s: a tensor-parallel degree of %d does not divide the %d "
+                          "ranks writing it",
+                          ckpt->path, tp_size, ckpt->size);
+    ckpt->tp_size = tp_size;
+    return VOLT_OK;
 }
 
 int volt_ckpt_create(volt_comm *comm, const char *path, volt_ckpt **out) {
@@ -301,10 +387,12 @@ int volt_ckpt_write_model(volt_ckpt *ckpt, volt_params *params) {
     const char *data = volt_params_data(params);
     size_t lo, hi;
     replicated_range(ckpt, volt_params_flat_size(params), &lo, &hi);
+    int checked = check_slices(ckpt, params);
+    if (checked != VOLT_OK) status = checked;
     for (int i = 0; i < volt_params_count(params); i++) {
         volt_param *param = volt_params_get(params, i);
         hsize_t dims[H5S_MAX_RANK];
-        int ndim = tensor_dims(param, dims);
+        int ndim = global_dims(param, dims);
         char path[512];
         snprintf(path, sizeof path, "/model/%s", param->name);
         hid_t dataset = create_dataset(ckpt->file, path, h5_type(dtype), ndim, dims);
@@ -314,8 +402,9 @@ int volt_ckpt_write_model(volt_ckpt *ckpt, volt_params *params) {
         }
         hsize_t a, b;
         param_part(param, lo, hi, &a, &b);
-        if (ckpt->status != VOLT_OK) b = a; /* failed already: still in every collective */
-        if (write_range(ckpt, dataset, h5_type(dtype), ndim, dims, a, b,
+        /* failed already, or another rank's: still in every collective */
+        if (ckpt->status != VOLT_OK || !writes_param(ckpt, param)) b = a;
+        if (write_range(ckpt, dataset, h5_type(dtype), param, a, b,
                         data + (param->offset + a) * element) < 0)
             status = fail_write(ckpt, VOLT_ERR_IO, "", path);
         H5Dclose(dataset);
@@ -334,6 +423,8 @@ int volt_ckpt_write_optimizer(volt_ckpt *ckpt, volt_params *params, volt_optimiz
     int status = VOLT_OK;
     volt_dtype dtype = volt_params_dtype(params);
     size_t element = volt_dtype_size(dtype);
+    int checked = check_slices(ckpt, params);
+    if (checked != VOLT_OK) status = checked;
     /* after a failure this rank goes on making every collective call, writing nothing */
     for (int s = 0; s < volt_optimizer_state_count(optimizer); s++) {
         const char *state_name;
@@ -346,7 +437,7 @@ int volt_ckpt_write_optimizer(volt_ckpt *ckpt, volt_params *params, volt_optimiz
         for (int i = 0; i < volt_params_count(params); i++) {
             volt_param *param = volt_params_get(params, i);
             hsize_t dims[H5S_MAX_RANK];
-            int ndim = tensor_dims(param, dims);
+            int ndim = global_dims(param, dims);
             char path[600];
             snprintf(path, sizeof path, "/optim/%s/%s", param->name, state_name);
             hid_t dataset = create_dataset(ckpt->file, path, h5_type(dtype), ndim, dims);
@@ -364,10 +455,10 @@ int volt_ckpt_write_optimizer(volt_ckpt *ckpt, volt_params *params, volt_optimiz
             }
             hsize_t a, b;
             param_part(param, lo, hi > lo ? hi : lo, &a, &b);
-            if (ckpt->status != VOLT_OK) b = a;
+            if (ckpt->status != VOLT_OK || !writes_param(ckpt, param)) b = a;
             const char *from = b > a ? (const char *)state + (param->offset + a - offset) * element
                                      : (const char *)state; /* nothing is read from it */
-            if (write_range(ckpt, dataset, h5_type(dtype), ndim, dims, a, b, from) < 0)
+            if (write_range(ckpt, dataset, h5_type(dtype), param, a, b, from) < 0)
                 status = fail_write(ckpt, VOLT_ERR_IO, "", path);
             H5Dclose(dataset);
         }
@@ -571,7 +662,8 @@ void volt_ckpt_close(volt_ckpt *ckpt) {
 
 const char *volt_ckpt_path(const volt_ckpt *ckpt) { return ckpt ? ckpt->path : NULL; }
 
-/* Opens path as a float dataset of the parameter's shape, or fails naming what differs. */
+/* Opens path as a float dataset of the parameter's global shape (its own, unless it is
+ * split), or fails naming what differs. */
 static int open_tensor(volt_ckpt *ckpt, const char *path, const volt_param *param, volt_dtype dtype,
                        hid_t *out) {
     *out = -1;
@@ -587,8 +679,9 @@ static int open_tensor(volt_ckpt *ckpt, const char *path, const volt_param *para
     int ndim = space >= 0 ? H5Sget_simple_extent_dims(space, dims, NULL) : -1;
     int status = VOLT_OK;
     const volt_tensor *t = param->tensor;
+    const long *shape = param->slice.global_shape;
     int same_shape = ndim == t->ndim;
-    for (int d = 0; same_shape && d < ndim; d++) same_shape = dims[d] == (hsize_t)t->shape[d];
+    for (int d = 0; same_shape && d < ndim; d++) same_shape = dims[d] == (hsize_t)shape[d];
     if (!same_shape) {
         char file_shape[128] = "[", model_shape[128] = "[";
         for (int d = 0; d < ndim; d++)
@@ -596,11 +689,16 @@ static int open_tensor(volt_ckpt *ckpt, const char *path, const volt_param *para
                      "%s%llu", d ? ", " : "", (unsigned long long)dims[d]);
         for (int d = 0; d < t->ndim; d++)
             snprintf(model_shape + strlen(model_shape), sizeof model_shape - strlen(model_shape),
-                     "%s%ld", d ? ", " : "", t->shape[d]);
+                     "%s%ld", d ? ", " : "", shape[d]);
         strcat(file_shape, "]");
         strcat(model_shape, "]");
-        status = VOLT_ERROR(VOLT_ERR_SHAPE, "checkpoint %s: %s has shape %s, the model's %s has %s",
-                            ckpt->path, path, file_shape, param->name, model_shape);
+        char split[96] = "";
+        if (volt_param_is_split(param))
+            snprintf(split, sizeof split, " (split %d ways along dimension %d)", param->slice.parts,
+                     param->slice.dim);
+        status =
+            VOLT_ERROR(VOLT_ERR_SHAPE, "checkpoint %s: %s has shape %s, the model's %s has %s%s",
+                       ckpt->path, path, file_shape, param->name, model_shape, split);
     } else if (H5Tget_class(type) != H5T_FLOAT || H5Tget_size(type) != volt_dtype_size(dtype)) {
         status = VOLT_ERROR(VOLT_ERR_SHAPE, "checkpoint %s: %s is not %s (the model's dtype)",
                             ckpt->path, path, dtype == VOLT_F64 ? "f64" : "f32");
@@ -660,9 +758,7 @@ int volt_ckpt_read_model(volt_ckpt *ckpt, volt_params *params, int strict) {
         hid_t dataset;
         status = open_tensor(ckpt, path, param, dtype, &dataset);
         if (status != VOLT_OK) break;
-        hsize_t dims[H5S_MAX_RANK];
-        int ndim = tensor_dims(param, dims);
-        if (read_range(ckpt, dataset, h5_type(dtype), ndim, dims, 0, param->numel,
+        if (read_range(ckpt, dataset, h5_type(dtype), param, 0, param->numel,
                        data + param->offset * element) < 0) {
             volt_h5_reason_buffer reason = volt_h5_reason();
             status = VOLT_ERROR(VOLT_ERR_IO, "checkpoint %s: cannot read %s (truncated?)%s",
@@ -727,10 +823,8 @@ int volt_ckpt_read_optimizer(volt_ckpt *ckpt, volt_params *params, volt_optimize
             hid_t dataset;
             status = open_tensor(ckpt, path, param, dtype, &dataset);
             if (status != VOLT_OK) break;
-            hsize_t dims[H5S_MAX_RANK];
-            int ndim = tensor_dims(param, dims);
             char *to = (char *)state + (param->offset + a - offset) * element;
-            if (read_range(ckpt, dataset, h5_type(dtype), ndim, dims, a, b, to) < 0) {
+            if (read_range(ckpt, dataset, h5_type(dtype), param, a, b, to) < 0) {
                 volt_h5_reason_buffer reason = volt_h5_reason();
                 status = VOLT_ERROR(VOLT_ERR_IO, "checkpoint %s: cannot read %s (truncated?)%s",
                                     ckpt->path, path, reason.text);

@@ -5,7 +5,13 @@
  * row-major, under PyTorch's names (/model/fc1.weight is [out, in]); optimizer state at
  * the same shapes under /optim/<param>/<state>; scalars and strings as attributes of
  * groups under /meta. Because shapes are global, a file written by dp=2 with ZeRO-1
- * loads at dp=1 or dp=4, DDP or ZeRO-1: each rank reads only the range it keeps.
+ * loads at dp=1 or dp=4, DDP or ZeRO-1, and one written at tp=2 loads at tp=1 or tp=4:
+ * each rank reads only what it keeps.
+ *
+ * Tensor parallelism. A split parameter (volt_param_slice) is stored as the whole global
+ * tensor, never as parts: each rank writes its part into the global tensor (a union of
+ * hyperslabs: the part's rows, column blocks, or one run per q, k, v block) and reads its
+ * part back out of it, whatever the layout that wrote the file.
  *
  * Writing. volt_ckpt_create opens <dir>/.<name>.tmp next to the final path; the
  * writes go there; volt_ckpt_commit closes it on every rank, agrees that every rank
@@ -42,17 +48,29 @@ typedef struct volt_ckpt volt_ckpt;
  * must exist). Collective; agreed (every rank returns the same status). */
 VOLT_NODISCARD int volt_ckpt_create(volt_comm *comm, const char *path, volt_ckpt **out);
 
-/* Writes every parameter of the store as /model/<name> at its shape. The parameters
- * must be the same on every rank (data parallel); rank r writes what lies in the r-th of
- * P equal ranges of the flat buffer. */
+/* The group that writes is tp_size-way tensor parallel (lib/dist/layout.h): rank r has
+ * tp index r % tp_size and dp index r / tp_size, and holds part r % tp_size of tp_size of
+ * every split parameter. Ranks of the same tp index hold the same parameters (the same
+ * flat buffer layout); whole (unsplit) parameters are the same on every rank. Call it
+ * after volt_ckpt_create, on every rank with the same value, before writing tensors;
+ * without it tp_size is 1. VOLT_ERR_ARG when tp_size does not divide the group. */
+VOLT_NODISCARD int volt_ckpt_set_tensor_parallel(volt_ckpt *ckpt, int tp_size);
+
+/* Writes every parameter of the store as /model/<name> at its global shape. The
+ * parameters must be the same on every rank of a dp group (data parallel; see above for
+ * tp); the rank of dp index d of D writes, of each split parameter and (at tp index 0
+ * only) each whole one, what lies in the d-th of D equal ranges of its flat buffer. A
+ * split parameter that is not this rank's part of tp_size fails (VOLT_ERR_ARG, also
+ * kept for commit) while the rank still takes part in every collective call. */
 VOLT_NODISCARD int volt_ckpt_write_model(volt_ckpt *ckpt, volt_params *params);
 
-/* Writes the optimizer's state as /optim/<param>/<state> at each parameter's shape, and
- * /optim's attributes kind and steps. The optimizer covers the flat range [offset,
- * offset + length) of the store's buffers. replicated = 1: every rank holds the same
- * state for the same range (DDP, one rank), written as the model is; replicated = 0:
- * the ranks' ranges are disjoint and together cover every parameter (ZeRO-1 shards),
- * and each writes its own range. kind is the optimizer's name ("adamw"). */
+/* Writes the optimizer's state as /optim/<param>/<state> at each parameter's global
+ * shape, and /optim's attributes kind and steps. The optimizer covers the flat range
+ * [offset, offset + length) of the store's buffers. replicated = 1: every rank of a dp
+ * group holds the same state for the same range (DDP, one rank), written as the model
+ * is; replicated = 0: the ranges of the ranks of one tp index are disjoint and together
+ * cover every parameter (ZeRO-1 shards over the dp group), and each writes its own range
+ * (of whole parameters, at tp index 0 only). kind is the optimizer's name ("adamw"). */
 VOLT_NODISCARD int volt_ckpt_write_optimizer(volt_ckpt *ckpt, volt_params *params,
                                              volt_optimizer *optimizer, size_t offset,
                                              size_t length, int replicated, const char *kind);
@@ -78,17 +96,19 @@ VOLT_NODISCARD int volt_ckpt_open(volt_comm *comm, const char *path, volt_ckpt *
 void volt_ckpt_close(volt_ckpt *ckpt);
 const char *volt_ckpt_path(const volt_ckpt *ckpt);
 
-/* Reads /model into the store: every parameter must be in the file at its shape and
- * dtype; with strict, the file must hold no other tensor either. Every rank reads
- * every tensor. Not agreed: call volt_comm_agree on the result. */
+/* Reads /model into the store: every parameter must be in the file at its global shape
+ * and dtype; with strict, the file must hold no other tensor either. Every rank reads
+ * every tensor: the whole of a whole parameter, its own part of a split one. Not agreed:
+ * call volt_comm_agree on the result. */
 VOLT_NODISCARD int volt_ckpt_read_model(volt_ckpt *ckpt, volt_params *params, int strict);
 
 /* Whether the file holds optimizer state (a file saved with weights only does not). */
 int volt_ckpt_has_optimizer(const volt_ckpt *ckpt);
 
 /* Reads the state of this rank's range [offset, offset + length) of the flat buffers
- * into the optimizer (whose range it must be), and its step count. The file's optimizer
- * kind must be kind. Not agreed. */
+ * into the optimizer (whose range it must be), and its step count: of a split parameter,
+ * the elements of its part that lie in the range. The file's optimizer kind must be
+ * kind. Not agreed. */
 VOLT_NODISCARD int volt_ckpt_read_optimizer(volt_ckpt *ckpt, volt_params *params,
                                             volt_optimizer *optimizer, size_t offset, size_t length,
                                             const char *kind);

@@ -2,11 +2,13 @@
  *
  * What a checkpoint holds (docs/checkpoint-format.md): the model; the optimizer state
  * (DDP and single: every rank holds all of it and writes 1/P; ZeRO-1: each rank writes
- * its shard); in /meta the counters (global_step, current_epoch, batches_done,
- * epochs_done), the random streams (rng_seed, rng_step: the graph's step for the next
- * training batch), lr, layout, strategy, world_size, module, the resolved configuration
- * as YAML; each callback's state under /meta/callbacks/<name>. The learning-rate schedule
- * is a function of global_step (or the epoch), so the counters restore it.
+ * its shard), every tensor at its global shape (under tensor parallelism each rank
+ * writes and reads its part of the split ones); in /meta the counters (global_step,
+ * current_epoch, batches_done, epochs_done), the random streams (rng_seed, rng_step: the
+ * graph's step for the next training batch), lr, layout ("dp=2,tp=2"), strategy,
+ * world_size, module, the resolved configuration as YAML; each callback's state under
+ * /meta/callbacks/<name>. The learning-rate schedule is a function of global_step (or
+ * the epoch), so the counters restore it.
  *
  * A checkpoint taken when an epoch's last batch is done (batches_done equals the epoch's
  * batch count) resumes at the start of the next epoch. */
@@ -67,6 +69,8 @@ static int write_state(volt_trainer *t, volt_ckpt *ckpt, int weights_only) {
     int first = VOLT_OK;
     volt_module *m = t->module;
     volt_params *params = volt_module_params(m);
+    const int tp_size = volt_trainer_tp(t)->size;
+    note(&first, volt_ckpt_set_tensor_parallel(ckpt, tp_size));
     note(&first, volt_ckpt_write_model(ckpt, params));
     fit_context *f = t->fit;
     int full = f && !weights_only;
@@ -101,7 +105,7 @@ static int write_state(volt_trainer *t, volt_ckpt *ckpt, int weights_only) {
         note(&first, volt_comm_broadcast(t->world, &elapsed, 1, VOLT_F64, 0, NULL));
     note(&first, volt_ckpt_put_double(ckpt, "meta", "elapsed_seconds", elapsed));
     char layout[64];
-    snprintf(layout, sizeof layout, "dp=%d", trainer_dp_size(t));
+    snprintf(layout, sizeof layout, "dp=%d,tp=%d", trainer_dp_size(t), tp_size);
     note(&first, volt_ckpt_put_string(ckpt, "meta", "layout", layout));
     note(&first, volt_ckpt_put_string(ckpt, "meta", "strategy", strategy_name(t->strategy)));
     note(&first,
