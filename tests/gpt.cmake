@@ -14,6 +14,7 @@
 #                            with ZeRO-1, (1,4): 30 steps clipped by norm, the same losses
 #                            within 1e-5
 #   gpt.bad.tp_heads         tp=4 with 2 heads: every rank fails with one message
+#   gpt.predict_tensor_parallel   predictions at (dp, tp) = (2, 2) equal tp=1's, in order
 #   gpt.learns_fortunes      configs/gpt_char.yaml, smaller and shorter, on 2 ranks:
 #                            val/loss <= 3.15 after 200 steps (ln 256 = 5.55 at the start;
 #                            byte frequencies alone give about 3.3)
@@ -130,6 +131,39 @@ volt_train_case(gpt.learns_fortunes MODE learns FIXTURES gpt_fortunes LABEL mpi 
           --trainer.default_root_dir=${_gpt_dir}/learns
   VARS -DRUN_ROOT=${_gpt_dir}/learns -DNAME=gpt_char -DMETRIC=val/loss -DMAX=3.15)
 set_tests_properties(gpt.learns_fortunes PROPERTIES SKIP_REGULAR_EXPRESSION "skipped:")
+
+# predict under tensor parallelism: the logits gathered over the vocabulary, rows in sample
+# order from one rank of each tp group, as one rank writes them (the val split copied as
+# /test, which predict reads when the file has no /predict)
+if(VOLT_H5COPY AND VOLT_DEBIAN_PYTHON)
+  string(REPLACE ";" " " _mpi4 "${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 4 ${VOLT_MPIEXEC_FLAGS}")
+  set(_predict_h5 ${_gpt_dir}/predict.h5)
+  set(_predict_root ${_gpt_dir}/predict)
+  add_test(NAME gpt.predict_tensor_parallel
+           COMMAND sh -c [=[
+             set -e
+             data=$1 root=$2 copy=$3 python=$4 mpi=$5 source=$6; shift 6
+             rm -rf "$root" "$data" && cp "$source" "$data"
+             "$copy" -i "$source" -o "$data" -s /val -d /test
+             set -- "$@" --data.path="$data" --trainer.default_root_dir="$root"
+             train=$1; shift
+             "$train" predict "$@" --trainer.name=tp1
+             $mpi "$train" predict "$@" --trainer.name=dp2_tp2 --trainer.layout=dp=2,tp=2
+             "$python" - "$root" <<'PY'
+import csv, sys
+read = lambda name: list(csv.reader(open(f"{sys.argv[1]}/{name}/version_0/predictions.csv")))
+a, b = read("tp1"), read("dp2_tp2")
+assert a[0] == b[0] and len(a[0]) == 256, "headers differ or are not 256 logits"
+assert len(a) == len(b) > 100, f"{len(a) - 1} and {len(b) - 1} rows"
+worst = max(abs(float(x) - float(y)) for ra, rb in zip(a[1:], b[1:]) for x, y in zip(ra, rb))
+print(f"{len(a) - 1} rows of 256 logits, largest difference {worst:.3g}")
+assert worst < 1e-5, "tp=2 predictions differ from tp=1's"
+PY]=]
+             predict ${_predict_h5} ${_predict_root} ${VOLT_H5COPY} ${VOLT_DEBIAN_PYTHON}
+             "${_mpi4}" ${_synthetic_h5} $<TARGET_FILE:volt-train> ${_tiny_gpt} --data.val_batch_size=16)
+  set_tests_properties(gpt.predict_tensor_parallel PROPERTIES LABELS mpi TIMEOUT 300
+                       ENVIRONMENT "${_env}" FIXTURES_REQUIRED gpt_synthetic)
+endif()
 
 set(_bad_root ${_gpt_dir}/bad)
 volt_train_case(gpt.bad.tp_heads MODE fail FIXTURES gpt_synthetic LABEL mpi
