@@ -1,13 +1,21 @@
 #!/usr/bin/env python3
-"""bench/plot.py — draws the benchmark tables of bench/results/ as one PNG.
+"""bench/plot.py — draws the benchmark tables as PNGs (matplotlib; Debian: python3-matplotlib).
 
-    pip install matplotlib && python3 bench/plot.py [results dir]
-
+    python3 bench/plot.py [results dir]
 Reads gemm.csv, adamw.csv and mlp_step.csv (written by `cmake --build build --target
 bench`) and writes summary.png beside them: Volt against its reference in each panel.
+
+    python3 bench/plot.py --run FOLDER
+For a folder that bench/run filled (<benchmark>/rep<N>/*.csv): summary.png as above from the
+medians over the invocations, and, for the benchmarks that ran, torch_mlp.png (Volt against
+PyTorch: samples/s, the phases of a step, accuracy per epoch), comm.png (all-reduce bus
+bandwidth against message size) and scaling.png (data-parallel step times); error bars are
+the min and max over the invocations.
 """
 import csv
+import glob
 import os
+import statistics
 import sys
 
 import matplotlib
@@ -18,34 +26,33 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 def read(path):
     with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+        return list(csv.DictReader(line for line in f if not line.startswith("#")))
 
 
-def main():
-    results = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "results")
+def draw_summary(gemm, adamw, mlp, out):
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
 
-    gemm = read(os.path.join(results, "gemm.csv"))
     labels = [f"{r['m']}x{r['n']}x{r['k']}" for r in gemm]
     x = range(len(gemm))
-    axes[0].bar([i - 0.2 for i in x], [float(r["volt_gflops"]) for r in gemm], 0.4, label="volt_matmul")
-    axes[0].bar([i + 0.2 for i in x], [float(r["cblas_gflops"]) for r in gemm], 0.4, label="cblas_sgemm")
+    axes[0].bar([i - 0.2 for i in x], [float(r["volt_gflops"]) for r in gemm], 0.4,
+                label="volt_matmul")
+    axes[0].bar([i + 0.2 for i in x], [float(r["cblas_gflops"]) for r in gemm], 0.4,
+                label="cblas_sgemm")
     axes[0].set_xticks(list(x), labels, rotation=30, fontsize=8)
     axes[0].set_ylabel("GFLOP/s")
     axes[0].set_title("GEMM f32 (M x N x K)")
     axes[0].legend(loc="lower right")
 
-    adamw = read(os.path.join(results, "adamw.csv"))
     n = [int(r["elements"]) for r in adamw]
     axes[1].plot(n, [float(r["adamw_gbps"]) for r in adamw], "o-", label="AdamW update")
-    axes[1].plot(n, [float(r["memcpy_gbps"]) for r in adamw], "s--", label="memcpy, same traffic")
+    axes[1].plot(n, [float(r["memcpy_gbps"]) for r in adamw], "s--",
+                 label="memcpy, same traffic")
     axes[1].set_xscale("log", base=2)
     axes[1].set_xlabel("elements")
     axes[1].set_ylabel("GB/s of memory traffic")
     axes[1].set_title("AdamW, 28 bytes per element")
     axes[1].legend()
 
-    mlp = read(os.path.join(results, "mlp_step.csv"))
     names = {"volt": "Volt autograd", "hand_cblas": "hand-written CBLAS"}
     axes[2].bar([names.get(r["implementation"], r["implementation"]) for r in mlp],
                 [float(r["samples_per_s"]) for r in mlp], color=["C0", "C1"])
@@ -53,9 +60,143 @@ def main():
     axes[2].set_title("MLP 784-1024-1024-10 step, batch 256")
 
     fig.tight_layout()
-    out = os.path.join(results, "summary.png")
     fig.savefig(out, dpi=100)
+    plt.close(fig)
     print(f"wrote {out}")
+
+
+# --- a bench/run folder ---------------------------------------------------------------------
+
+def reps(folder, name, csv_name):
+    paths = glob.glob(os.path.join(folder, name, "rep*", csv_name))
+    paths.sort(key=lambda p: int(os.path.basename(os.path.dirname(p))[3:]))
+    return [read(p) for p in paths]
+
+
+def median_rows(all_reps):
+    """Row by row, each numeric column's median over the invocations."""
+    rows = []
+    for i, first in enumerate(all_reps[0]):
+        row = dict(first)
+        for key, value in first.items():
+            try:
+                median = statistics.median(float(r[i][key]) for r in all_reps)
+            except ValueError:
+                continue
+            integer = "." not in value and median == int(median)
+            row[key] = "%d" % median if integer else repr(median)
+        rows.append(row)
+    return rows
+
+
+def spread(values):
+    """median, and the distances down to the min and up to the max (for error bars)."""
+    m = statistics.median(values)
+    return m, m - min(values), max(values) - m
+
+
+def draw_torch(folder, out):
+    rows = read(os.path.join(folder, "torch_mlp", "epochs.csv"))
+    impls = [("volt", "Volt", "C0"), ("torch", "PyTorch", "C1")]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    for k, (impl, label, color) in enumerate(impls):
+        mine = [r for r in rows if r["implementation"] == impl]
+        by_rep = {}
+        for r in mine:
+            by_rep.setdefault(r["rep"], []).append(r)
+        sps = [sum(int(e["samples"]) for e in es) / sum(float(e["epoch_s"]) for e in es)
+               for es in by_rep.values()]
+        m, lo, hi = spread(sps)
+        axes[0].bar(k, m, 0.6, yerr=[[lo], [hi]], color=color, capsize=4)
+        for j, phase in enumerate(("data", "forward", "backward", "optimizer")):
+            m, lo, hi = spread([float(r[phase + "_ms"]) for r in mine])
+            axes[1].bar(j + (k - 0.5) * 0.4, m, 0.4, yerr=[[lo], [hi]], color=color,
+                        capsize=3, label=label if j == 0 else None)
+        for n, (rep, es) in enumerate(sorted(by_rep.items())):
+            es.sort(key=lambda e: int(e["epoch"]))
+            axes[2].plot([int(e["epoch"]) for e in es], [float(e["eval_acc"]) for e in es],
+                         "o-", color=color, alpha=0.7, label=label if n == 0 else None)
+    axes[0].set_xticks([0, 1], [label for _, label, _ in impls])
+    axes[0].set_ylabel("samples/s")
+    axes[0].set_title("training epoch, MLP 784-1024-1024-10, batch 256")
+    axes[1].set_xticks(range(4), ["data", "forward", "backward", "optimizer"])
+    axes[1].set_ylabel("ms per step (median)")
+    axes[1].set_title("phases of a step")
+    axes[1].legend()
+    axes[2].set_xlabel("epoch")
+    axes[2].set_ylabel("accuracy (%s split)" % rows[0]["eval_split"])
+    axes[2].set_title("accuracy after each epoch")
+    axes[2].legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    print(f"wrote {out}")
+
+
+def draw_comm(folder, out):
+    names = sorted(os.path.basename(p) for p in glob.glob(os.path.join(folder, "comm_np*")))
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for k, name in enumerate(names):
+        data = reps(folder, name, "comm.csv")
+        if not data:
+            continue
+        rows = median_rows(data)
+        ranks = rows[0]["ranks"]
+        n = [int(r["bytes"]) for r in rows]
+        ax.plot(n, [float(r["volt_busbw_gbps"]) for r in rows], "o-", color=f"C{k}",
+                label=f"Volt, {ranks} ranks")
+        ax.plot(n, [float(r["mpi_busbw_gbps"]) for r in rows], "s--", color=f"C{k}",
+                alpha=0.6, label=f"MPI_Allreduce, {ranks} ranks")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("bytes")
+    ax.set_ylabel("bus bandwidth, GB/s")
+    ax.set_title("all-reduce, f32 sum (medians over the invocations)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    print(f"wrote {out}")
+
+
+def draw_scaling(folder, out):
+    data = reps(folder, "scaling", "scaling.csv")
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    labels = [r["configuration"].strip('"') for r in data[0]]
+    for i in range(len(labels)):
+        m, lo, hi = spread([float(rows[i]["ms_per_step"]) for rows in data])
+        ax.bar(i, m, 0.6, yerr=[[lo], [hi]], color=f"C{i}", capsize=4)
+    ax.set_xticks(range(len(labels)), labels, rotation=15, fontsize=8)
+    ax.set_ylabel("ms per step")
+    ax.set_title("MLP 784-256-10, per-rank batch 128, 1 BLAS thread per rank")
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    print(f"wrote {out}")
+
+
+def plot_run(folder):
+    gemm = reps(folder, "gemm_adamw", "gemm.csv")
+    adamw = reps(folder, "gemm_adamw", "adamw.csv")
+    mlp = reps(folder, "mlp_step", "mlp_step.csv")
+    if gemm and adamw and mlp:
+        draw_summary(median_rows(gemm), median_rows(adamw), median_rows(mlp),
+                     os.path.join(folder, "summary.png"))
+    if os.path.exists(os.path.join(folder, "torch_mlp", "epochs.csv")):
+        draw_torch(folder, os.path.join(folder, "torch_mlp.png"))
+    if glob.glob(os.path.join(folder, "comm_np*", "rep*", "comm.csv")):
+        draw_comm(folder, os.path.join(folder, "comm.png"))
+    if reps(folder, "scaling", "scaling.csv"):
+        draw_scaling(folder, os.path.join(folder, "scaling.png"))
+
+
+def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--run":
+        plot_run(sys.argv[2])
+        return
+    results = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__),
+                                                                 "results")
+    draw_summary(read(os.path.join(results, "gemm.csv")), read(os.path.join(results, "adamw.csv")),
+                 read(os.path.join(results, "mlp_step.csv")), os.path.join(results, "summary.png"))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ packages=(
   libpapi-dev                           # hardware counters (optional)
   python3-torch python3-h5py            # tests: checkpoints read by PyTorch (tools/)
   python3-venv                          # tests: TensorBoard from PyPI reads our event files
+  python3-matplotlib                    # bench/run's plots
   lmod                                  # tests: the installed modulefile loads
   slurm-wlm slurm-client munge          # tests: jobs on a real one-machine Slurm
 )
