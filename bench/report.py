@@ -222,12 +222,14 @@ def tensor_parallel(folder):
     if not reps:
         return None
     t = Table()
-    key = lambda r: (int(r["tp"]), int(r["blas_threads"]))  # noqa: E731
-    base = lambda rows: next(r for r in rows if key(r) == (1, 1))  # noqa: E731
+    key = lambda r: (int(r.get("dp", 1)), int(r["tp"]), int(r["blas_threads"]))  # noqa: E731
+    base = lambda rows: next(r for r in rows if key(r) == (1, 1, 1))  # noqa: E731
     for row in reps[0]:
-        tp, threads = key(row)
-        label = "tp=%d, %d BLAS thread%s per rank" % (tp, threads, "" if threads == 1 else "s")
-        pick = lambda rows: next(r for r in rows if key(r) == (tp, threads))  # noqa: E731
+        dp, tp, threads = key(row)
+        label = "dp=%d, tp=%d, %d BLAS thread%s per rank" % (dp, tp, threads,
+                                                            "" if threads == 1 else "s")
+        pick = lambda rows: next(r for r in rows  # noqa: E731
+                                 if key(r) == (dp, tp, threads))
         t.add(label + ": parameters per rank / tp=1", "",
               [float(pick(r)["params_per_rank"]) / float(base(r)["params_per_rank"])
                for r in reps], "1/tp for the split layers")
@@ -238,13 +240,13 @@ def tensor_parallel(folder):
               [float(pick(r)["comm_mb_per_step"]) for r in reps], digits=1)
     return ("Tensor parallelism (`bench/tensor_parallel.sh`)",
             "A GPT of 12 blocks, width 768, byte vocabulary, context 64 (85 M parameters), "
-            "batch 4, dp = 1. Each tp=T rank holds about 1/T of the parameters, gradients and "
+            "global batch 4. Each tp=T rank holds about 1/T of the parameters, gradients and "
             "AdamW state; the replicated layer norms, biases and position embeddings are the "
-            "rest. tp=2 uses both cores of a 2-core machine where tp=1 with 1 thread uses one "
-            "(compare with tp=1 on 2 BLAS threads); tp=4 oversubscribes the cores. On a CPU "
-            "that fits the model, tensor parallelism costs two all-reduces of activations per "
-            "block in each direction and is no faster than data parallelism: it is for models "
-            "that do not fit one rank.", t)
+            "rest, and activations are not split. tp=2 and dp=2 use both cores of a 2-core "
+            "machine, as does tp=1 on 2 BLAS threads; tp=4 oversubscribes the cores. Tensor "
+            "parallelism sends two all-reduces of batch x context x width activations per "
+            "block in each direction; data parallelism one all-reduce of all the gradients "
+            "per step, and keeps the whole model on every rank.", t)
 
 
 def torch_mlp(folder):

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # bench/tensor_parallel.sh — memory per rank and step time of a GPT under tensor
-# parallelism: tp = 1, 2 and 4 ranks (dp = 1), the same model and global batch.
+# parallelism: tp = 1, 2 and 4 ranks (dp = 1), the same model and global batch, and data
+# parallelism on 2 ranks (dp = 2) for comparison.
 #
 #   bench/tensor_parallel.sh [BUILD_DIR] [OUT_DIR]       (build-bench, bench/results)
 #
 # The model: 12 blocks, width 768, 12 heads, byte vocabulary, context 64 (85 M
 # parameters, 340 MB in f32; with gradients and AdamW's two moments 1.4 GB per rank at
 # tp = 1); batch 4; STEPS optimizer steps (5) after one warm-up step, profiled
-# (trainer.profiler=simple). tp = 1 runs twice, with 1 and with 2 BLAS threads: tp = 2
-# uses both cores of a 2-core machine, and tp = 4 oversubscribes them (say so when you
-# quote it). Per run, from volt-train's own reports: this rank's parameters and optimizer
+# (trainer.profiler=simple). tp = 1 runs twice, with 1 and with 2 BLAS threads: tp = 2 and
+# dp = 2 use both cores of a 2-core machine, and tp = 4 oversubscribes them (say so when
+# you quote it). Per run, from volt-train's own reports: this rank's parameters and optimizer
 # state (ModelSummary), the peak resident memory per rank and the seconds per training
 # step (the profiler's train_batch over the measured steps), and the MB each rank
 # communicated. Writes OUT_DIR/tensor_parallel.csv and prints it as a table.
@@ -44,39 +45,41 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$out"
 csv=$out/tensor_parallel.csv
-echo "tp,blas_threads,params_per_rank,params_whole,optimizer_bytes_rank0,peak_rss_mb_max,seconds_per_step,comm_mb_per_step" >"$csv"
+echo "dp,tp,blas_threads,params_per_rank,params_whole,optimizer_bytes_rank0,peak_rss_mb_max,seconds_per_step,comm_mb_per_step" >"$csv"
 
-# run TP BLAS_THREADS: one measured fit
+# run DP TP BLAS_THREADS: one measured fit (global batch 4)
 run() {
-  local tp=$1 threads=$2 log=$work/tp$1_t$2.log
-  local layout=()
-  [ "$tp" -gt 1 ] && layout=(--trainer.layout="dp=1,tp=$tp")
+  local dp=$1 tp=$2 threads=$3 log=$work/dp$1_tp$2_t$3.log
   OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads \
-    "$mpiexec" -n "$tp" "${mpi_flags[@]}" "$train" fit --model.name=gpt --model.n_layer=12 \
-    --model.n_embd=768 --model.n_head=12 --data.path="$data" --data.batch_size=4 \
+    "$mpiexec" -n $((dp * tp)) "${mpi_flags[@]}" "$train" fit --model.name=gpt \
+    --model.n_layer=12 --model.n_embd=768 --model.n_head=12 --data.path="$data" \
+    --data.batch_size=$((4 / dp)) --trainer.layout="dp=$dp,tp=$tp" \
     --trainer.max_steps=$((steps + 1)) --trainer.num_sanity_val_steps=0 \
     --trainer.enable_progress_bar=false --trainer.enable_checkpointing=false \
     --trainer.profiler=simple --trainer.default_root_dir="$work/runs" \
-    --trainer.name="tp${tp}_t${threads}" "${layout[@]}" >"$log" 2>&1 ||
-    { cat "$log" >&2; echo "tensor_parallel.sh: tp=$tp failed" >&2; exit 1; }
-  awk -v tp="$tp" -v threads="$threads" -v steps="$steps" '
+    --trainer.name="dp${dp}_tp${tp}_t${threads}" >"$log" 2>&1 ||
+    { cat "$log" >&2; echo "tensor_parallel.sh: dp=$dp, tp=$tp failed" >&2; exit 1; }
+  awk -v dp="$dp" -v tp="$tp" -v threads="$threads" '
     /total: [0-9]+ parameters/ { for (i = 1; i <= NF; i++) if ($i == "total:") mine = $(i + 1) }
     /per rank under tp=/ { for (i = 1; i <= NF; i++) if ($i == "model'"'"'s") whole = $(i + 1) }
     /optimizer state of rank 0:/ { for (i = 1; i <= NF; i++) if ($i == "0:") opt = $(i + 1) }
     /peak resident memory per rank:/ { rss = $6 }
     $1 == "train_batch" { batch_s = $3; count = $2 }
-    $1 == "forward" || $1 == "backward" || $1 == "optimizer" { comm += $NF }
+    $1 == "forward" || $1 == "backward" || $1 == "optimizer" || $1 == "grad_allreduce_wait" {
+      comm += $NF
+    }
     END {
       if (whole == "") whole = mine
       # the profiler covers the warm-up step too: take the mean of all steps as the figure
-      printf "%d,%d,%s,%s,%s,%s,%.3f,%.1f\n", tp, threads, mine, whole, opt, rss,
+      printf "%d,%d,%d,%s,%s,%s,%s,%.3f,%.1f\n", dp, tp, threads, mine, whole, opt, rss,
              batch_s / count, comm / count
     }' "$log" >>"$csv"
 }
 
-run 1 1
-run 1 2
-run 2 1
-run 4 1
+run 1 1 1
+run 1 1 2
+run 1 2 1
+run 1 4 1
+run 2 1 1
 column -s, -t "$csv"
 echo "written: $csv"
