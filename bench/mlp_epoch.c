@@ -4,9 +4,11 @@
  * lr 1e-3, weight decay 1e-2, betas (0.9, 0.999), eps 1e-8) with batch 256 on the train
  * split of a file in Volt's data layout (volt-data idx), as a user's loop over Volt's
  * calls would: the HDF5 loader (shuffled, last partial batch kept, prefetch thread as
- * volt-train's default), forward, loss, backward, optimizer step. bench/torch_mlp.py does
- * the same in PyTorch and writes the same CSV columns; bench/run starts the two in turn,
- * repetition after repetition, so that machine noise hits both alike.
+ * volt-train's default) over the split read into memory first (volt_dataset_load, as
+ * data.in_memory does; bench/torch_mlp.py holds it in memory too; --in-memory 0 reads
+ * each batch's rows from the file instead), forward, loss, backward, optimizer step.
+ * bench/torch_mlp.py does the same in PyTorch and writes the same CSV columns; bench/run starts the
+ * two in turn, repetition after repetition, so that machine noise hits both alike.
  *
  * Each step is split into four phases, timed with the wall clock:
  *   data      the previous step's graph reset and the next batch (read, normalised)
@@ -22,7 +24,7 @@
  * are medians over the epoch's steps; train_loss is the mean of the steps' losses.
  *
  *     bench_mlp_epoch DATA.h5 OUT.csv [--epochs 3] [--max-steps 0 (all)] [--rep 1]
- *                     [--prefetch 1] [--seed 42]
+ *                     [--prefetch 1] [--in-memory 1] [--seed 42]
  * BLAS threads come from OPENBLAS_NUM_THREADS, as in volt-train. */
 #include <math.h>
 #include <stdio.h>
@@ -51,19 +53,19 @@ static void check(int status) {
 typedef struct bench_options {
     const char *data_path, *csv_path;
     long epochs, max_steps, rep;
-    int prefetch;
+    int prefetch, in_memory;
     unsigned long long seed;
 } bench_options;
 
 static void usage(void) {
     fprintf(stderr, "usage: bench_mlp_epoch DATA.h5 OUT.csv [--epochs N] [--max-steps N] "
-                    "[--rep N] [--prefetch 0|1] [--seed N]\n");
+                    "[--rep N] [--prefetch 0|1] [--in-memory 0|1] [--seed N]\n");
     exit(2);
 }
 
 static bench_options parse_options(int argc, char **argv) {
     if (argc < 3) usage();
-    bench_options o = {argv[1], argv[2], 3, 0, 1, 1, 42};
+    bench_options o = {argv[1], argv[2], 3, 0, 1, 1, 1, 42};
     for (int i = 3; i + 1 < argc; i += 2) {
         const char *name = argv[i];
         char *end;
@@ -77,6 +79,8 @@ static bench_options parse_options(int argc, char **argv) {
             o.rep = (long)value;
         else if (strcmp(name, "--prefetch") == 0)
             o.prefetch = value != 0;
+        else if (strcmp(name, "--in-memory") == 0)
+            o.in_memory = value != 0;
         else if (strcmp(name, "--seed") == 0)
             o.seed = (unsigned long long)value;
         else
@@ -184,6 +188,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_mlp_epoch: note: %ld features, %ld classes (not Fashion-MNIST's)\n",
                 volt_dataset_features(train), volt_dataset_num_classes(train));
 
+    if (o.in_memory) {
+        check(volt_dataset_load(train));
+        check(volt_dataset_load(eval));
+    }
     mlp m = mlp_new(volt_dataset_features(train), volt_dataset_num_classes(train), o.seed);
     volt_loader_options options = {
         .batch_size = BATCH, .shuffle = 1, .prefetch = o.prefetch, .seed = o.seed};

@@ -77,6 +77,7 @@ void volt_datamodule_partition(const volt_datamodule *dm, int *rank, int *ranks)
 typedef struct hdf5_datamodule {
     volt_dataset *datasets[VOLT_SPLIT_COUNT]; /* by the split served */
     volt_loader *loaders[VOLT_SPLIT_COUNT];
+    int in_memory; /* data.in_memory: splits read into memory when opened */
 } hdf5_datamodule;
 
 static int hdf5_declare(volt_config *config) {
@@ -92,6 +93,8 @@ static int hdf5_declare(volt_config *config) {
                                    "drop the training split's last, smaller batch"));
     VOLT_CHECK(volt_config_declare(config, "data.prefetch", VOLT_CONFIG_BOOL, "true",
                                    "read the next batch in a thread while training on this one"));
+    VOLT_CHECK(volt_config_declare(config, "data.in_memory", VOLT_CONFIG_BOOL, "false",
+                                   "read each split into memory once (4 bytes per feature)"));
     return VOLT_OK;
 }
 
@@ -122,6 +125,7 @@ static int open_served(hdf5_datamodule *state, const char *path, volt_split serv
                             "%s = %ld is larger than the %ld samples of split '%s' of '%s': "
                             "with data.drop_last no batch would remain",
                             batch_key, options->batch_size, length, volt_split_name(source), path);
+    if (status == VOLT_OK && state->in_memory) status = volt_dataset_load(dataset);
     volt_loader *loader = NULL;
     if (status == VOLT_OK) status = volt_loader_create(dataset, options, &loader);
     if (status != VOLT_OK) {
@@ -154,6 +158,7 @@ static int hdf5_setup(volt_datamodule *dm, volt_stage stage, const volt_config *
         eval_batch_key = "data.batch_size";
     }
     const int prefetch = volt_config_bool(config, "data.prefetch", 1);
+    state->in_memory = volt_config_bool(config, "data.in_memory", 0);
     int rank = 0, ranks = 1;
     volt_datamodule_partition(dm, &rank, &ranks);
     const volt_loader_options train_options = {

@@ -13,6 +13,10 @@
  *   data.shuffle         shuffle the training split each epoch (default true)
  *   data.drop_last       drop the training split's last, smaller batch (default false)
  *   data.prefetch        read the next batch in a thread (default true)
+ *   data.in_memory       read each split the run uses into memory once, normalised in
+ *                        f32 (default false): every rank then holds the whole split
+ *                        (4 bytes per feature and sample), and batches are row copies,
+ *                        not reads of rows scattered through the file
  * The shuffle seed is trainer.seed. Validation, test and predict are never shuffled and
  * never drop samples. Under data parallelism data.batch_size is per rank (the global
  * batch is data.batch_size * dp); evaluation splits are read in contiguous parts, one

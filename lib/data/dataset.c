@@ -43,6 +43,9 @@ struct volt_dataset {
     float *x_rows;
     int64_t *y_rows;
     size_t rows_capacity, x_rows_capacity, y_rows_capacity; /* elements */
+    /* volt_dataset_load: the whole split, normalised; NULL until then */
+    float *x_all;
+    int64_t *y_all;
 };
 
 static const char *const split_names[VOLT_SPLIT_COUNT] = {"train", "val", "test", "predict"};
@@ -452,6 +455,8 @@ static void dataset_free(volt_dataset *ds) {
     free(ds->rows);
     free(ds->x_rows);
     free(ds->y_rows);
+    free(ds->x_all);
+    free(ds->y_all);
     free(ds->path);
     free(ds);
 }
@@ -580,8 +585,24 @@ static long row_position(const long *rows, long row_count, long row) {
     return found ? (long)(found - rows) : -1;
 }
 
+/* From the split in memory (volt_dataset_load): row copies. */
+static void read_loaded(const volt_dataset *ds, const long *indices, long count, float *x_out,
+                        int64_t *y_out) {
+    const size_t features = (size_t)ds->features;
+    for (long i = 0; i < count; i++) {
+        if (x_out)
+            memcpy(x_out + (size_t)i * features, ds->x_all + (size_t)indices[i] * features,
+                   features * sizeof *x_out);
+        if (y_out && ds->y_all) y_out[i] = ds->y_all[indices[i]];
+    }
+}
+
 static int read_locked(volt_dataset *ds, const long *indices, long count, float *x_out,
                        int64_t *y_out) {
+    if (ds->x_all) {
+        read_loaded(ds, indices, count, x_out, y_out);
+        return VOLT_OK;
+    }
     VOLT_CHECK(reserve((void **)&ds->rows, &ds->rows_capacity, (size_t)count, sizeof *ds->rows));
     memcpy(ds->rows, indices, (size_t)count * sizeof *indices);
     qsort(ds->rows, (size_t)count, sizeof *ds->rows, compare_long);
@@ -637,6 +658,54 @@ static int read_locked(volt_dataset *ds, const long *indices, long count, float 
         if (want_y) y_out[i] = ds->y_rows[r];
     }
     return VOLT_OK;
+}
+
+int volt_dataset_load(volt_dataset *dataset) {
+    VOLT_CHECK_ARG(dataset);
+    if (dataset->x_all || dataset->length == 0) return VOLT_OK;
+    const size_t n = (size_t)dataset->length, features = (size_t)dataset->features;
+    if (n > SIZE_MAX / sizeof(float) / features)
+        return VOLT_ERROR(VOLT_ERR_NOMEM,
+                          "data file '%s', split '%s': %zu samples of %zu "
+                          "features do not fit in memory",
+                          dataset->path, split_names[dataset->split], n, features);
+    float *x = malloc(n * features * sizeof *x);
+    int64_t *y = dataset->y >= 0 ? malloc(n * sizeof *y) : NULL;
+    long *all = malloc(n * sizeof *all);
+    if (!x || !all || (dataset->y >= 0 && !y)) {
+        free(x), free(y), free(all);
+        return VOLT_ERROR(VOLT_ERR_NOMEM,
+                          "data file '%s', split '%s': out of memory loading %zu samples "
+                          "(%.1f MB; data.in_memory needs 4 bytes per feature)",
+                          dataset->path, split_names[dataset->split], n,
+                          (double)(n * features * sizeof *x) / 1e6);
+    }
+    for (size_t i = 0; i < n; i++) all[i] = (long)i;
+    /* in pieces, so that the scratch of one read stays small */
+    int status = VOLT_OK;
+    const long piece = 4096;
+    for (long first = 0; first < (long)n && status == VOLT_OK; first += piece) {
+        long count = (long)n - first < piece ? (long)n - first : piece;
+        status = volt_dataset_read(dataset, all + first, count, x + (size_t)first * features,
+                                   y ? y + first : NULL);
+    }
+    free(all);
+    if (status != VOLT_OK) {
+        free(x), free(y);
+        return VOLT_ERROR(status, "loading split '%s' of '%s' into memory",
+                          split_names[dataset->split], dataset->path);
+    }
+    pthread_mutex_lock(&dataset->read_mutex);
+    dataset->x_all = x;
+    dataset->y_all = y;
+    pthread_mutex_unlock(&dataset->read_mutex);
+    return VOLT_OK;
+}
+
+size_t volt_dataset_loaded_bytes(const volt_dataset *dataset) {
+    if (!dataset || !dataset->x_all) return 0;
+    return (size_t)dataset->length *
+           ((size_t)dataset->features * sizeof(float) + (dataset->y_all ? sizeof(int64_t) : 0));
 }
 
 int volt_dataset_read(volt_dataset *dataset, const long *indices, long count, float *x_out,

@@ -60,5 +60,13 @@ const char *volt_dataset_path(const volt_dataset *dataset);
 VOLT_NODISCARD int volt_dataset_read(volt_dataset *dataset, const long *indices, long count,
                                      float *x_out, int64_t *y_out);
 
+/* Reads the whole split into memory once (x normalised in f32: 4 bytes per feature, and
+ * the labels, checked), so that later reads copy rows instead of selecting them in the
+ * file: for data sets that fit in memory, read at random every epoch. Labels outside
+ * [0, num_classes) fail here, naming the sample. Idempotent. */
+VOLT_NODISCARD int volt_dataset_load(volt_dataset *dataset);
+/* Bytes volt_dataset_load holds (0 before it). */
+size_t volt_dataset_loaded_bytes(const volt_dataset *dataset);
+
 
 #endif

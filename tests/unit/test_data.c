@@ -402,6 +402,49 @@ VOLT_TEST(dataset_reads_any_order_with_repeats) {
     temp_dir_remove(&dir);
 }
 
+/* The split read into memory gives the very numbers of the file's reads, in any order; a
+ * bad label is found when loading. */
+VOLT_TEST(dataset_in_memory_reads_what_the_file_reads) {
+    temp_dir dir = temp_dir_create();
+    char path[PATH_BYTES], bad_path[PATH_BYTES];
+    path_in(&dir, "good.h5", path);
+    write_good_file(path);
+    volt_dataset *from_file = NULL, *loaded = NULL;
+    VOLT_EXPECT_OK(volt_dataset_open(path, VOLT_SPLIT_TRAIN, &from_file));
+    VOLT_EXPECT_OK(volt_dataset_open(path, VOLT_SPLIT_TRAIN, &loaded));
+    if (from_file && loaded) {
+        VOLT_EXPECT_EQ_INT((long)volt_dataset_loaded_bytes(loaded), 0);
+        VOLT_EXPECT_OK(volt_dataset_load(loaded));
+        VOLT_EXPECT_OK(volt_dataset_load(loaded)); /* idempotent */
+        VOLT_EXPECT_EQ_INT((long)volt_dataset_loaded_bytes(loaded), 20 * (TRAIN_FEATURES * 4 + 8));
+        enum { COUNT = 9 };
+        const long indices[COUNT] = {19, 0, 7, 7, 3, 12, 0, 18, 5};
+        float x1[COUNT * TRAIN_FEATURES], x2[COUNT * TRAIN_FEATURES];
+        int64_t y1[COUNT], y2[COUNT];
+        VOLT_EXPECT_OK(volt_dataset_read(from_file, indices, COUNT, x1, y1));
+        VOLT_EXPECT_OK(volt_dataset_read(loaded, indices, COUNT, x2, y2));
+        VOLT_EXPECT(memcmp(x1, x2, sizeof x1) == 0);
+        VOLT_EXPECT(memcmp(y1, y2, sizeof y1) == 0);
+        /* indices are still checked */
+        const long outside = 20;
+        VOLT_EXPECT_FAIL_MESSAGE(volt_dataset_read(loaded, &outside, 1, x2, y2), VOLT_ERR_ARG,
+                                 "sample index 20");
+    }
+    volt_dataset_close(from_file);
+    volt_dataset_close(loaded);
+
+    path_in(&dir, "bad_label.h5", bad_path);
+    write_id_file(bad_path, 30, 17);
+    volt_dataset *bad = NULL;
+    VOLT_EXPECT_OK(volt_dataset_open(bad_path, VOLT_SPLIT_TRAIN, &bad));
+    if (bad) {
+        VOLT_EXPECT_FAIL_MESSAGE(volt_dataset_load(bad), VOLT_ERR_ARG, "sample 17 has label");
+        VOLT_EXPECT_EQ_INT((long)volt_dataset_loaded_bytes(bad), 0);
+        volt_dataset_close(bad);
+    }
+    temp_dir_remove(&dir);
+}
+
 /* ---- every bad input, with the message a user sees ---------------------------------------- */
 
 /* x of file_type (zeros) and, when y_type >= 0, y [y_length] of y_type with labels i mod 2
