@@ -180,6 +180,8 @@ if(VOLT_H5COPY)
   volt_train_bad(no_train_group "has no /train group[^\n]*fit needs; it has /test" 1
     FIXTURES volt_train_only_test ARGS --data.path=${_only_test_h5})
 endif()
+volt_train_bad(hierarchical_value "strategy.hierarchical = 'maybe': expected auto, true or false" 2
+               ARGS --strategy.hierarchical=maybe)
 volt_train_bad(batch_size_zero "data\\.batch_size" ""
   ARGS --data.batch_size=0)
 volt_train_bad(batch_larger_than_data_drop_last "batch_size[^\n]*16" ""
@@ -267,6 +269,13 @@ volt_train_case(volt_train.dist.bad_layout MODE fail LABEL mpi FIXTURES volt_tra
   COMMAND ${_mpi2} ${_train} fit --config ${_config} --data.path=${_tiny_h5}
           --trainer.layout=dp=3 --trainer.default_root_dir=${_dir}/runs_dist_bad_layout
   VARS "-DEXPECT=dp=3" -DRUN_ROOT=${_dir}/runs_dist_bad_layout)
+# strategy.hierarchical = true on one node: every rank fails before any work, one message
+volt_train_case(volt_train.dist.hierarchical_on_one_node MODE fail LABEL mpi
+  FIXTURES volt_train_tiny
+  COMMAND ${_mpi2} ${_train} fit --config ${_config} --data.path=${_tiny_h5}
+          --strategy.hierarchical=true --trainer.default_root_dir=${_dir}/runs_dist_hier
+  VARS "-DEXPECT=strategy.hierarchical = true needs[^\n]*are on 1 node"
+       -DRUN_ROOT=${_dir}/runs_dist_hier -DEXIT_CODE=2)
 volt_train_case(volt_train.dist.rank_cannot_read MODE fail LABEL mpi FIXTURES volt_train_tiny
   COMMAND env VOLT_TEST_FAIL_RANK=1 ${_mpi2} $<TARGET_FILE:volt-train-test> fit
           --config ${_config} --data.path=${_tiny_h5} --data.batch_size=4

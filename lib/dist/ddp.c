@@ -25,12 +25,12 @@
 #include "core/clock.h"
 
 typedef struct ddp_bucket {
-    size_t offset, length;  /* elements of the flat gradient buffer */
+    size_t offset, length; /* elements of the flat gradient buffer */
     int param_count;
-    int pending;            /* parameters not yet final in this step */
-    int done;               /* volt_comm_test saw the request complete */
+    int pending;                /* parameters not yet final in this step */
+    int done;                   /* volt_comm_test saw the request complete */
     double started_at, done_at; /* clock; done_at 0 until a test saw it complete */
-    volt_request *request;  /* NULL until started (and again after the wait) */
+    volt_request *request;      /* NULL until started (and again after the wait) */
 } ddp_bucket;
 
 struct volt_ddp {
@@ -40,16 +40,17 @@ struct volt_ddp {
     size_t bucket_bytes;
     int bucket_count;
     ddp_bucket *buckets;
-    int *bucket_of_param;    /* by parameter index */
-    unsigned char *final;    /* by parameter index: its gradient is final in this step */
-    int param_count;         /* parameters when the buckets were built */
-    size_t flat_size;        /* and the buffer's size then */
+    int *bucket_of_param; /* by parameter index */
+    unsigned char *final; /* by parameter index: its gradient is final in this step */
+    int param_count;      /* parameters when the buckets were built */
+    size_t flat_size;     /* and the buffer's size then */
     int sync;
-    int next_bucket;         /* the next bucket to start */
-    int started_early;       /* of the last synchronised step */
-    int deferred_status;     /* a failure inside the callback, reported by finish */
-    double overlap_seconds;  /* totals since create: see volt_ddp_overlap */
+    int next_bucket;        /* the next bucket to start */
+    int started_early;      /* of the last synchronised step */
+    int deferred_status;    /* a failure inside the callback, reported by finish */
+    double overlap_seconds; /* totals since create: see volt_ddp_overlap */
     double overlap_bytes;
+    volt_hier *hier; /* two-level all-reduce when active; NULL: flat */
 };
 
 /* Starts bucket b's average: non-blocking, except for the last bucket (see finish).
@@ -58,13 +59,16 @@ static void start_bucket(volt_ddp *ddp, int b) {
     ddp_bucket *bucket = &ddp->buckets[b];
     char *grad = volt_params_grad(ddp->params);
     size_t element = volt_dtype_size(ddp->dtype);
-    int blocking = b == ddp->bucket_count - 1;
+    const int hierarchical = volt_hier_active(ddp->hier);
+    int blocking = hierarchical || b == ddp->bucket_count - 1;
     bucket->done = blocking;
     bucket->started_at = volt_clock_seconds();
     bucket->done_at = 0;
-    int status =
-        volt_comm_allreduce(ddp->comm, grad + bucket->offset * element, bucket->length, ddp->dtype,
-                            VOLT_REDUCE_AVG, blocking ? NULL : &bucket->request);
+    int status = hierarchical ? volt_hier_allreduce(ddp->hier, grad + bucket->offset * element,
+                                                    bucket->length, ddp->dtype, VOLT_REDUCE_AVG)
+                              : volt_comm_allreduce(ddp->comm, grad + bucket->offset * element,
+                                                    bucket->length, ddp->dtype, VOLT_REDUCE_AVG,
+                                                    blocking ? NULL : &bucket->request);
     if (status != VOLT_OK && ddp->deferred_status == VOLT_OK) {
         volt_error_push(status, __FILE__, __LINE__, __func__,
                         "%s the all-reduce of gradient bucket %d (%zu elements)",
@@ -94,8 +98,7 @@ static void on_grad_ready(volt_param *param, void *user) {
     volt_ddp *ddp = user;
     if (!ddp->sync) return;
     /* a parameter of another store on the same graph is none of our business */
-    if (volt_params_get(ddp->params, param->index) != param ||
-        param->index >= ddp->param_count)
+    if (volt_params_get(ddp->params, param->index) != param || param->index >= ddp->param_count)
         return;
     if (ddp->final[param->index]) {
         if (ddp->deferred_status == VOLT_OK)
@@ -206,6 +209,10 @@ void volt_ddp_attach(volt_ddp *ddp, volt_graph *graph) {
 }
 
 void volt_ddp_set_sync(volt_ddp *ddp, int sync) { ddp->sync = sync != 0; }
+
+void volt_ddp_set_hierarchical(volt_ddp *ddp, volt_hier *hier) {
+    if (ddp) ddp->hier = hier;
+}
 
 int volt_ddp_finish(volt_ddp *ddp) {
     VOLT_CHECK_ARG(ddp);

@@ -27,6 +27,7 @@
 #include "autograd/graph.h"
 #include "autograd/params.h"
 #include "comm/comm.h"
+#include "dist/hierarchical.h"
 
 typedef struct volt_ddp volt_ddp;
 
@@ -40,6 +41,11 @@ VOLT_NODISCARD int volt_ddp_create(volt_comm *dp, volt_params *params, size_t bu
                                    volt_ddp **out);
 void volt_ddp_destroy(volt_ddp *ddp);
 
+/* Buckets averaged by the two-level all-reduce (dist/hierarchical.h; NULL or inactive:
+ * the flat one). Its steps are blocking, so a bucket is averaged when backward makes it
+ * ready, in backward's time: what the network saves pays for the lost overlap only when
+ * the nodes' links are much slower than their shared memory. hier must outlive ddp. */
+void volt_ddp_set_hierarchical(volt_ddp *ddp, volt_hier *hier);
 /* Hooks the graph's grad-ready callback (replacing any other). */
 void volt_ddp_attach(volt_ddp *ddp, volt_graph *graph);
 /* Whether the next backward communicates (default 1). */

@@ -541,6 +541,18 @@ static int setup_strategy(volt_trainer *t, volt_module *m, fit_context *f) {
     size_t bucket_bytes = (size_t)(t->options.bucket_mb * 1024.0 * 1024.0);
     VOLT_CHECK(volt_ddp_create(t->groups.dp, params, bucket_bytes > 0 ? bucket_bytes : 1, &f->ddp));
     volt_ddp_attach(f->ddp, t->graph);
+    const char *hierarchical = t->options.hierarchical_text;
+    if (strcmp(hierarchical, "false") != 0) {
+        VOLT_CHECK(volt_hier_create(t->groups.dp, NULL, &f->hier));
+        int nodes = 0, per_node = 0; /* "true" on a layout without it failed at creation */
+        volt_hier_layout(f->hier, &nodes, &per_node);
+        if (volt_hier_active(f->hier)) {
+            volt_ddp_set_hierarchical(f->ddp, f->hier);
+            if (t->rank == 0)
+                VOLT_INFO("DDP: hierarchical all-reduce over %d nodes of %d ranks", nodes,
+                          per_node);
+        }
+    }
     return VOLT_OK;
 }
 
@@ -983,6 +995,7 @@ int volt_trainer_fit_from(volt_trainer *t, volt_module *m, volt_datamodule *dm,
         volt_graph_on_grad_ready(t->graph, NULL, NULL);
         volt_ddp_destroy(f.ddp);
     }
+    volt_hier_destroy(f.hier);
     volt_zero_destroy(f.zero);
     t->zero = NULL;
     volt_optimizer_destroy(f.optimizer);

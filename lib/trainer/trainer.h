@@ -18,7 +18,10 @@
  *   precisions are rejected until the CUDA back end lands).
  *   trainer.layout ("": dp = world size; lib/dist/layout.h), trainer.strategy ("auto":
  *   ddp when dp > 1, else single; "single" (an error with dp > 1), "ddp", "zero1"),
- *   strategy.bucket_mb (25: DDP's gradient bucket size, MB). With dp > 1, data.batch_size
+ *   strategy.bucket_mb (25: DDP's gradient bucket size, MB), strategy.hierarchical ("auto":
+ *   DDP averages in two levels, inside then across nodes, when the dp ranks sit on several
+ *   nodes with several on each; "true": required; "false": flat; dist/hierarchical.h).
+ *   With dp > 1, data.batch_size
  *   is per rank (the global batch is batch_size * dp) and gradients are averaged over the
  *   global batch; zero1 shards the optimizer state (gradient_clip_algorithm "value" is
  *   rejected with it: ZeRO clips by the global norm). Logged metrics are reduced over

@@ -100,6 +100,9 @@ static const key_decl trainer_keys[] = {
     {"trainer.strategy", VOLT_CONFIG_STRING, "auto",
      "auto (ddp when dp > 1, else single), single, ddp or zero1"},
     {"strategy.bucket_mb", VOLT_CONFIG_FLOAT, "25", "DDP gradient bucket size in MB"},
+    {"strategy.hierarchical", VOLT_CONFIG_STRING, "auto",
+     "DDP's all-reduce in two levels, inside then across nodes: auto (when there are "
+     "several nodes with several ranks each), true (required) or false"},
     {"optimizer.name", VOLT_CONFIG_STRING, "adamw",
      "adamw, adam or sgd (when the module has "
      "no configure_optimizers)"},
@@ -482,6 +485,12 @@ static int read_options(const volt_config *c, trainer_options *o) {
         return VOLT_ERROR(VOLT_ERR_CONFIG,
                           "trainer.strategy = '%s': expected auto, single, ddp or zero1",
                           o->strategy_text);
+    VOLT_CHECK(volt_config_get_string(c, "strategy.hierarchical", &o->hierarchical_text));
+    if (strcmp(o->hierarchical_text, "auto") != 0 && strcmp(o->hierarchical_text, "true") != 0 &&
+        strcmp(o->hierarchical_text, "false") != 0)
+        return VOLT_ERROR(VOLT_ERR_CONFIG,
+                          "strategy.hierarchical = '%s': expected auto, true or false",
+                          o->hierarchical_text);
     VOLT_CHECK(volt_config_get_float(c, "strategy.bucket_mb", &o->bucket_mb));
     if (!(o->bucket_mb > 0) || !isfinite(o->bucket_mb))
         return VOLT_ERROR(VOLT_ERR_CONFIG, "strategy.bucket_mb = %g: expected > 0", o->bucket_mb);
@@ -605,6 +614,25 @@ static int build_ranks(volt_trainer *t, MPI_Comm parent) {
         t->strategy = TRAINER_STRATEGY_DDP;
     } else {
         t->strategy = TRAINER_STRATEGY_SINGLE;
+    }
+    /* strategy.hierarchical = true on a layout that cannot have it: every rank finds the same
+     * (the layout is collective), before any work */
+    if (strcmp(t->options.hierarchical_text, "true") == 0 && t->world) {
+        volt_hier *hier = NULL;
+        VOLT_CHECK(volt_hier_create(t->groups.dp, NULL, &hier));
+        int nodes = 0, per_node = 0, active = volt_hier_active(hier);
+        volt_hier_layout(hier, &nodes, &per_node);
+        volt_hier_destroy(hier);
+        if (!active)
+            return VOLT_ERROR(VOLT_ERR_CONFIG,
+                              "strategy.hierarchical = true needs the data-parallel ranks on "
+                              "more than one node with more than one rank on each, the same "
+                              "number on every node; this job's %d dp ranks are on %d node%s "
+                              "(%s ranks per node): use auto or false",
+                              dp, nodes, nodes == 1 ? "" : "s",
+                              per_node == 0   ? "different numbers of"
+                              : per_node == 1 ? "1"
+                                              : "2 or more");
     }
     return VOLT_OK;
 }

@@ -59,6 +59,7 @@ typedef struct fit_context {
     volt_optim_config optim;
     volt_optimizer *optimizer; /* single and ddp */
     volt_ddp *ddp;             /* ddp */
+    volt_hier *hier;           /* ddp's two-level all-reduce (strategy.hierarchical) */
     volt_zero *zero;           /* zero1: replaces the optimizer */
 } fit_context;
 
@@ -96,6 +97,7 @@ typedef struct trainer_options {
     const char *layout_text; /* trainer.layout ("": dp = world size) */
     const char *strategy_text;
     double bucket_mb; /* strategy.bucket_mb */
+    const char *hierarchical_text; /* strategy.hierarchical: auto, true or false */
 } trainer_options;
 
 struct volt_trainer {
