@@ -9,8 +9,9 @@ bench`) and writes summary.png beside them: Volt against its reference in each p
 For a folder that bench/run filled (<benchmark>/rep<N>/*.csv): summary.png as above from the
 medians over the invocations, and, for the benchmarks that ran, torch_mlp.png (Volt against
 PyTorch: samples/s, the phases of a step, accuracy per epoch), comm.png (all-reduce bus
-bandwidth against message size) and scaling.png (data-parallel step times); error bars are
-the min and max over the invocations.
+bandwidth against message size) and scaling.png (weak-scaling efficiency and strong-scaling
+speedup of DDP and ZeRO-1 against the rank count); error bars are the min and max over the
+invocations.
 """
 import csv
 import glob
@@ -158,16 +159,78 @@ def draw_comm(folder, out):
     print(f"wrote {out}")
 
 
+def scaling_runs(folder):
+    """{P: (invocations' rows by configuration letter, ranks per node, cores)} from
+    scaling_np<P>/ (scaling/ in older runs: 2 ranks, weak scaling only)."""
+    runs = {}
+    names = [os.path.basename(p) for p in glob.glob(os.path.join(folder, "scaling_np*"))]
+    if os.path.isdir(os.path.join(folder, "scaling")):
+        names.append("scaling")
+    for name in names:
+        paths = glob.glob(os.path.join(folder, name, "rep*", "scaling.csv"))
+        if not paths:
+            continue
+        data, notes = [], {}
+        for path in paths:
+            data.append({r["configuration"].strip('"')[1]: r for r in read(path)})
+            with open(path) as f:
+                notes.update(line[2:].strip().split(",", 1) for line in f
+                             if line.startswith("# "))
+        world = int(notes.get("world_ranks", data[0]["b"]["ranks"]))
+        cores = int(notes.get("cores_per_node", os.cpu_count() or 1))
+        runs[world] = (data, int(notes.get("ranks_per_node", world)), cores)
+    return runs
+
+
 def draw_scaling(folder, out):
-    data = reps(folder, "scaling", "scaling.csv")
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    labels = [r["configuration"].strip('"') for r in data[0]]
-    for i in range(len(labels)):
-        m, lo, hi = spread([float(rows[i]["ms_per_step"]) for rows in data])
-        ax.bar(i, m, 0.6, yerr=[[lo], [hi]], color=f"C{i}", capsize=4)
-    ax.set_xticks(range(len(labels)), labels, rotation=15, fontsize=8)
-    ax.set_ylabel("ms per step")
-    ax.set_title("MLP 784-256-10, per-rank batch 128, 1 BLAS thread per rank")
+    runs = scaling_runs(folder)
+    ranks = sorted(runs)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+    panels = (
+        (axes[0], "abcde", "efficiency t(1 rank) / t(P ranks)",
+         "weak scaling: per-rank batch 128"),
+        (axes[1], "fghij", "speedup t(1 rank) / t(P ranks)",
+         "strong scaling: global batch 512, 512/P per rank"))
+    names = ("DDP, default buckets", "DDP, 0.25 MB buckets (overlap)", "ZeRO-1",
+             "independent ranks (no communication)")
+    for ax, letters, ylabel, title in panels:
+        base = letters[0]
+        for k, (letter, label) in enumerate(zip(letters[1:], names)):
+            x, y, lo, hi = [1], [1.0], [0.0], [0.0]
+            for p in ranks:
+                data = runs[p][0]
+                if letter not in data[0]:
+                    continue
+                values = [float(d[base]["ms_per_step"]) / float(d[letter]["ms_per_step"])
+                          for d in data]
+                m, down, up = spread(values)
+                x.append(p)
+                y.append(m)
+                lo.append(down)
+                hi.append(up)
+            if len(x) > 1:
+                ax.errorbar(x, y, yerr=[lo, hi], fmt="o-" if k < 3 else "s:", color=f"C{k}",
+                            capsize=3, label=label)
+        if not any(base in runs[p][0][0] for p in ranks):
+            ax.text(0.5, 0.5, "not measured (an older bench_scaling)", ha="center",
+                    transform=ax.transAxes)
+        ticks = sorted(set([1] + ranks))
+        if letters[0] == "a":
+            ax.axhline(1.0, color="grey", lw=0.8, ls="--", label="ideal")
+        else:
+            ax.plot(ticks, ticks, color="grey", lw=0.8, ls="--", label="ideal (P)")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(ticks, ["%d%s" % (p, "\n(oversubscribed:\n%d ranks on %d cores)" % (
+            runs[p][1], runs[p][2]) if p in runs and runs[p][1] > runs[p][2] else "")
+            for p in ticks], fontsize=8)
+        ax.set_xlabel("ranks P (1 BLAS thread each)")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title, fontsize=10)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("MLP 784-256-10, data parallel against 1 rank (medians over the "
+                 "invocations, bars min to max)", fontsize=10)
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)
@@ -185,7 +248,7 @@ def plot_run(folder):
         draw_torch(folder, os.path.join(folder, "torch_mlp.png"))
     if glob.glob(os.path.join(folder, "comm_np*", "rep*", "comm.csv")):
         draw_comm(folder, os.path.join(folder, "comm.png"))
-    if reps(folder, "scaling", "scaling.csv"):
+    if scaling_runs(folder):
         draw_scaling(folder, os.path.join(folder, "scaling.png"))
 
 

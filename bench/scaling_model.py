@@ -28,7 +28,8 @@ rail, all-gather inside the node):
   * the MLP of bench_scaling (784-256-10, per-rank batch 128), its compute the measured
     1-rank step of this machine (bench_scaling's configuration (a));
   * GPT-2-small, its compute from a stated flop count and a stated sustained TFLOP/s.
-On this machine the model is checked against bench_scaling's 2-rank DDP and ZeRO-1 steps.
+On this machine the model is checked against bench_scaling's DDP and ZeRO-1 steps (weak
+scaling) at each rank count that bench_comm measured too.
 
     scaling_model.py --out DIR [--comm comm.csv ...] [--scaling scaling.csv ...]
                      [--no-plot] [network and model knobs, see --help]
@@ -99,18 +100,24 @@ def interpolate(times, n):
 
 
 def scaling_measurements(scaling_csvs):
-    """Medians over the files of bench_scaling's ms/step per configuration letter, and the
-    model's parameter count (from DDP's AdamW state: 8 bytes per element)."""
+    """Medians over the files of bench_scaling's ms/step, by the invocation's rank count
+    and configuration letter ({P: {letter: seconds}}), the model's parameter count (from
+    DDP's AdamW state: 8 bytes per element) and the weak-scaling per-rank batch. Files
+    without world_ranks (bench_scaling before it ran at any rank count) are 2 ranks."""
     steps, numel, batch = {}, None, None
     for path in scaling_csvs:
-        for row in read_rows(path):
+        rows = read_rows(path)
+        world = max(int(r.get("world_ranks") or r["ranks"]) for r in rows)
+        for row in rows:
             letter = row["configuration"].strip('"')[1]
-            steps.setdefault(letter, []).append(float(row["ms_per_step"]) * 1e-3)
+            steps.setdefault(world, {}).setdefault(letter, []).append(
+                float(row["ms_per_step"]) * 1e-3)
             if row["strategy"] != "zero1":
                 numel = int(row["optimizer_state_bytes_per_rank"]) // 8
             if letter == "a":
                 batch = round(float(row["samples_per_s"]) * float(row["ms_per_step"]) * 1e-3)
-    return {k: statistics.median(v) for k, v in steps.items()}, numel, batch
+    return ({p: {k: statistics.median(v) for k, v in by_letter.items()}
+             for p, by_letter in steps.items()}, numel, batch)
 
 
 # --- the network and the step ---------------------------------------------------------------
@@ -227,7 +234,9 @@ def main():
     if not fits:
         raise SystemExit("scaling_model.py: no all-reduce times with more than one rank in %s"
                          % " ".join(args.comm))
-    steps, numel, batch = scaling_measurements(args.scaling)
+    steps_by_ranks, numel, batch = scaling_measurements(args.scaling)
+    # the 1-rank step (a) from the 2-rank invocation (its other rank has a core of its own)
+    steps = steps_by_ranks.get(2) or steps_by_ranks[min(steps_by_ranks)]
     p_here = min(fits)
     alpha_here = fits[p_here][0]
 
@@ -274,18 +283,23 @@ def main():
                                  "optimizer_ms": (opt / p if strategy == "zero1" else opt) * 1e3,
                                  "efficiency": base / step})
 
-    # the check on this machine: 2 ranks, compute as the machine allows two busy ranks (e)
+    # the check on this machine at each rank count measured by both bench_comm and
+    # bench_scaling: compute as the machine allows P busy ranks (e)
     here_net = MeasuredNetwork(fits)
     check = []
-    if 2 in fits and all(k in steps for k in "abde"):
-        compute2 = steps["e"] - mlp_opt
+    for p, measured in sorted(steps_by_ranks.items()):
+        if p not in fits or not all(k in measured for k in "bde"):
+            continue
+        compute_p = measured["e"] - mlp_opt
         one_bucket = MB * 25
-        ddp2 = ddp_step(compute2, mlp_opt, mlp_grad_bytes, 2, here_net, one_bucket)[0]
-        measured_ar = interpolate(times[2], mlp_grad_bytes)
-        ddp2_measured_ar = compute2 + mlp_opt + measured_ar
-        zero2 = zero1_step(compute2, mlp_opt, mlp_grad_bytes, mlp_grad_bytes, 2, here_net)[0]
-        check = [("DDP, 2 ranks, one bucket (b)", steps["b"], ddp2, ddp2_measured_ar),
-                 ("ZeRO-1, 2 ranks (d)", steps["d"], zero2, None)]
+        ddp_p = ddp_step(compute_p, mlp_opt, mlp_grad_bytes, p, here_net, one_bucket)[0]
+        measured_ar = interpolate(times[p], mlp_grad_bytes)
+        ddp_p_measured_ar = compute_p + mlp_opt + measured_ar
+        zero_p = zero1_step(compute_p, mlp_opt, mlp_grad_bytes, mlp_grad_bytes, p,
+                            here_net)[0]
+        check += [("DDP, %d ranks, one bucket (b)" % p, measured["b"], ddp_p,
+                   ddp_p_measured_ar),
+                  ("ZeRO-1, %d ranks (d)" % p, measured["d"], zero_p, None)]
 
     with open(os.path.join(args.out, "scaling_model.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -340,8 +354,9 @@ def main():
     md.append("\nOne beta cannot follow both in-cache (about 1 MB) and out-of-cache (64 MB and "
               "up) copies on one machine; the fit errors say by how much it misses.\n")
     if check:
-        md.append("Check against bench_scaling (2 ranks; compute = two independent ranks' "
-                  "step (e), which includes what the ranks cost each other):\n")
+        md.append("Check against bench_scaling's weak scaling (compute = P independent "
+                  "ranks' step (e), which includes what the ranks cost each other; more "
+                  "ranks than cores take turns on them):\n")
         md.append("| step | measured ms | model ms (alpha-beta) | model ms (measured "
                   "all-reduce) |\n|---|---|---|---|")
         for label, measured, model, with_measured in check:
