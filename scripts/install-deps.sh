@@ -18,6 +18,7 @@ packages=(
   python3-matplotlib                    # bench/run's plots
   lmod                                  # tests: the installed modulefile loads
   slurm-wlm slurm-client munge          # tests: jobs on a real one-machine Slurm
+  iproute2                              # tests: simulated nodes (tests/cluster/vcluster)
 )
 
 missing=()
