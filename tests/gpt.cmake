@@ -10,6 +10,8 @@
 #                            the same val loss and next-token accuracy
 #   gpt.same_losses_1_2_4    per-step losses of 1 rank, DDP on 2 and ZeRO-1 on 4 ranks
 #                            agree within 1e-5 (global batch 8)
+#   gpt.same_losses_dropout  the same with dropout 0.2, and (dp, tp) = (2, 2): the masks
+#                            follow the global batch row
 #   gpt.tensor_parallel_same_losses   (dp, tp) = (1,1), (2,1), (1,2), (2,2) with DDP and
 #                            with ZeRO-1, (1,4): 30 steps clipped by norm, the same losses
 #                            within 1e-5
@@ -109,6 +111,17 @@ add_test(NAME gpt.same_losses_1_2_4
                  "-DRUNS=single 1 auto -;ddp_2 2 ddp -;zero1_4 4 zero1 -"
                  -P ${CMAKE_CURRENT_SOURCE_DIR}/same_losses_case.cmake)
 set_tests_properties(gpt.same_losses_1_2_4 PROPERTIES LABELS mpi TIMEOUT 300
+                     ENVIRONMENT "${_env}" FIXTURES_REQUIRED gpt_synthetic)
+
+# Dropout draws its masks by the global batch row: with dropout the layouts agree too
+add_test(NAME gpt.same_losses_dropout
+         COMMAND ${CMAKE_COMMAND} -DMPIEXEC=${MPIEXEC_EXECUTABLE}
+                 "-DMPIEXEC_FLAGS=${VOLT_MPIEXEC_FLAGS}" -DTRAIN=$<TARGET_FILE:volt-train>
+                 -DROOT=${_gpt_dir}/same_losses_dropout -DBATCH=8 -DTOLERANCE=1e-5
+                 "-DCOMMON=${_tiny_gpt};--model.dropout=0.2;--data.path=${_synthetic_h5};--trainer.max_steps=12"
+                 "-DRUNS=single 1 auto -;ddp_2 2 ddp -;zero1_4 4 zero1 -;dp2_tp2 4 ddp dp=2,tp=2"
+                 -P ${CMAKE_CURRENT_SOURCE_DIR}/same_losses_case.cmake)
+set_tests_properties(gpt.same_losses_dropout PROPERTIES LABELS mpi TIMEOUT 300
                      ENVIRONMENT "${_env}" FIXTURES_REQUIRED gpt_synthetic)
 
 # Tensor parallelism changes nothing but speed and memory: 30 steps of every layout of

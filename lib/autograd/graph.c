@@ -14,6 +14,7 @@ struct volt_graph {
     int training;
     uint64_t seed;
     long step;
+    long batch_offset; /* this rank's first row in the global batch (dropout) */
     uint64_t streams_this_step;
     volt_grad_ready_fn grad_ready;
     void *grad_ready_user;
@@ -123,6 +124,11 @@ void volt_graph_set_step(volt_graph *graph, long step) {
     graph->step = step;
     graph->streams_this_step = 0;
 }
+
+void volt_graph_set_batch_offset(volt_graph *graph, long rows) {
+    graph->batch_offset = rows > 0 ? rows : 0;
+}
+long volt_graph_batch_offset(const volt_graph *graph) { return graph->batch_offset; }
 
 /* Streams of a graph live in the upper half of the stream space, apart from the
  * parameter-initialisation streams (one per parameter index): bit 63 set, then the

@@ -96,6 +96,12 @@ long volt_graph_step(const volt_graph *graph);
 /* Sets the step counter: the trainer numbers its training batches this way, so that a
  * run resumed from a checkpoint draws the same random streams. */
 void volt_graph_set_step(volt_graph *graph, long step);
+/* Where this rank's rows start in the global batch (0 by default; the trainer sets it per
+ * training batch): dropout numbers the elements of a tensor whose first dimension is the
+ * batch by their global row, so that its masks are the same for any data-parallel
+ * layout. */
+void volt_graph_set_batch_offset(volt_graph *graph, long rows);
+long volt_graph_batch_offset(const volt_graph *graph);
 
 /* For ops: whether the output of an op with these inputs must be recorded (grad
  * enabled and some input requires grad), and appending the node. The node's output

@@ -376,6 +376,8 @@ int volt_loader_next(volt_loader *loader, volt_graph *graph, volt_batch *batch, 
     batch->y = y;
     batch->size = size;
     batch->global_size = global_size;
+    batch->global_first =
+        loader->options.contiguous ? 0 : first - index * loader->options.batch_size * loader->ranks;
     batch->index = index;
     return VOLT_OK;
 }

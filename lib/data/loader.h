@@ -35,6 +35,8 @@ typedef struct volt_batch {
     long size;      /* samples in this batch */
     long global_size; /* samples of this batch over all ranks (the global batch); for a
                        * contiguous shard (evaluation), size */
+    long global_first; /* where this rank's samples start in the global batch (0 on one
+                        * rank, and for a contiguous shard) */
     long index;     /* batch number within the epoch, from 0 */
 } volt_batch;
 

@@ -3,9 +3,12 @@
  *   m_i = [bits_i >= threshold],  bits_i = volt_rng_bits(seed, stream, i),
  *   threshold = round(p 2^32) (so P(m_i = 1) = 1 - p up to 2^-32)
  *   y_i = x_i m_i / (1 - p)        dx_i = dy_i m_i / (1 - p)
- * i runs over the elements in row-major order of the logical shape. The stream is a
- * fresh one of the graph (volt_graph_next_stream) per call, so the mask depends only on
- * (graph seed, step, call within the step, i), on any rank layout. The mask is not
+ * i runs over the elements in row-major order of the logical shape, counted from the
+ * graph's batch offset (volt_graph_set_batch_offset: the rank's first row in the global
+ * batch) times the elements of a row (those of dimension 0), so that a rank's part of the
+ * batch draws the masks of the same rows of a one-rank run. The stream is a fresh one
+ * of the graph (volt_graph_next_stream) per call, so the mask depends only on (graph
+ * seed, step, call within the step, global i), on any data-parallel layout. The mask is not
  * stored: backward regenerates it from (seed, stream) kept in the node. Evaluation
  * mode, or p == 0, returns x itself. */
 #include <math.h>
@@ -15,6 +18,7 @@
 
 typedef struct dropout_saved {
     uint64_t seed, stream;
+    uint64_t first; /* the global number of element 0 */
     uint32_t threshold;
     double scale; /* 1 / (1 - p) */
 } dropout_saved;
@@ -25,12 +29,14 @@ typedef struct dropout_saved {
                            T *restrict out, size_t n) {                                \
         const T scale = (T)saved->scale;                                               \
         uint32_t words[4];                                                             \
-        for (size_t base = 0; base < n; base += 4) {                                   \
-            volt_rng_block(saved->seed, saved->stream, base / 4, words);                \
-            const size_t m = n - base < 4 ? n - base : 4;                              \
-            for (size_t j = 0; j < m; j++)                                             \
-                out[base + j] ASSIGN in[base + j] *                                    \
-                    (words[j] >= saved->threshold ? scale : (T)0);                     \
+        uint64_t block = UINT64_MAX;                                                   \
+        for (size_t i = 0; i < n; i++) {                                               \
+            const uint64_t g = saved->first + i; /* element g is word g % 4 */         \
+            if (g / 4 != block) {                                                      \
+                block = g / 4;                                                         \
+                volt_rng_block(saved->seed, saved->stream, block, words);              \
+            }                                                                          \
+            out[i] ASSIGN in[i] * (words[g % 4] >= saved->threshold ? scale : (T)0);   \
         }                                                                              \
     }
 DROPOUT_KERNEL(dropout_forward, =, float, f32)
@@ -68,6 +74,9 @@ volt_tensor *volt_dropout_fn(volt_tensor *x, double p) {
     saved->threshold = threshold > 4294967295.0 ? UINT32_MAX : (uint32_t)threshold;
     saved->scale = 1.0 / (1.0 - p);
     size_t n = volt_tensor_numel(x);
+    /* rows before this rank's part of the batch, in elements of this tensor's rows */
+    const size_t row = x->ndim > 0 && x->shape[0] > 0 ? n / (size_t)x->shape[0] : n;
+    saved->first = (uint64_t)volt_graph_batch_offset(graph) * row;
     if (x->dtype == VOLT_F64) dropout_forward_f64(saved, x->data, y->data, n);
     else dropout_forward_f32(saved, x->data, y->data, n);
     if (volt_graph_needs_grad(graph, &x, 1)) {

@@ -751,6 +751,8 @@ static int train_epoch(volt_trainer *t, volt_module *m, fit_context *f) {
         phase_open = 1;
         int stepped = 0;
         volt_graph_set_step(t->graph, t->train_batch_counter);
+        /* dropout draws the masks of this rank's rows of the global batch */
+        volt_graph_set_batch_offset(t->graph, batch.global_first);
         volt_prof_begin(t->prof, "train_batch");
         int status = train_batch(t, m, f, &batch, i, &stepped);
         volt_prof_end(t->prof, "train_batch");

@@ -864,7 +864,7 @@ VOLT_TEST(loader_ranks_split_the_global_batch) {
         long single_ids[N], single_sizes[8] = {0};
         long single_batches = single ? epoch_ids(single, graph, 1, single_ids, single_sizes) : 0;
         VOLT_EXPECT_EQ_INT(single_batches, drop_last ? 3 : 4);
-        long parts[P][N], part_sizes[P][8];
+        long parts[P][N], part_sizes[P][8], firsts[P][8] = {{0}};
         for (int r = 0; r < P; r++) {
             volt_loader_options options = whole;
             options.batch_size = B;
@@ -883,6 +883,7 @@ VOLT_TEST(loader_ranks_split_the_global_batch) {
                 int done = 0;
                 VOLT_EXPECT_OK(volt_loader_next(loader, graph, &batch, &done));
                 VOLT_EXPECT_EQ_INT(batch.global_size, single_sizes[b]);
+                firsts[r][b] = batch.global_first;
                 volt_graph_reset(graph);
             }
             volt_loader_destroy(loader);
@@ -892,6 +893,8 @@ VOLT_TEST(loader_ranks_split_the_global_batch) {
         for (long b = 0; b < single_batches; b++) {
             long global = 0;
             for (int r = 0; r < P; r++) {
+                /* where a rank's part starts in the global batch (dropout's rows) */
+                VOLT_EXPECT_EQ_INT(firsts[r][b], global);
                 for (long k = 0; k < part_sizes[r][b]; k++)
                     VOLT_EXPECT_EQ_INT(parts[r][at[r] + k], single_ids[position + global + k]);
                 global += part_sizes[r][b];
