@@ -103,38 +103,30 @@ if(VOLT_DEBIAN_PYTHON)
                        SKIP_REGULAR_EXPRESSION "VOLT_TEST_SKIPPED")
 endif()
 
-add_test(NAME gpt.same_losses_1_2_4
-         COMMAND ${CMAKE_COMMAND} -DMPIEXEC=${MPIEXEC_EXECUTABLE}
-                 "-DMPIEXEC_FLAGS=${VOLT_MPIEXEC_FLAGS}" -DTRAIN=$<TARGET_FILE:volt-train>
-                 -DROOT=${_gpt_dir}/same_losses -DBATCH=8 -DTOLERANCE=1e-5
-                 "-DCOMMON=${_tiny_gpt};--data.path=${_synthetic_h5};--trainer.max_steps=12"
-                 "-DRUNS=single 1 auto -;ddp_2 2 ddp -;zero1_4 4 zero1 -"
-                 -P ${CMAKE_CURRENT_SOURCE_DIR}/same_losses_case.cmake)
-set_tests_properties(gpt.same_losses_1_2_4 PROPERTIES LABELS mpi TIMEOUT 300
-                     ENVIRONMENT "${_env}" FIXTURES_REQUIRED gpt_synthetic)
+# gpt_same_losses(<name> <folder> <runs> <args...>): tests/same_losses_case.cmake on the
+# tiny GPT and the synthetic tokens, global batch 8; runs as that script takes them
+function(gpt_same_losses name folder runs)
+  add_test(NAME ${name}
+           COMMAND ${CMAKE_COMMAND} -DMPIEXEC=${MPIEXEC_EXECUTABLE}
+                   "-DMPIEXEC_FLAGS=${VOLT_MPIEXEC_FLAGS}" -DTRAIN=$<TARGET_FILE:volt-train>
+                   -DROOT=${_gpt_dir}/${folder} -DBATCH=8 -DTOLERANCE=1e-5
+                   "-DCOMMON=${_tiny_gpt};--data.path=${_synthetic_h5};${ARGN}"
+                   "-DRUNS=${runs}" -P ${CMAKE_CURRENT_SOURCE_DIR}/same_losses_case.cmake)
+  set_tests_properties(${name} PROPERTIES LABELS mpi TIMEOUT 600 ENVIRONMENT "${_env}"
+                       FIXTURES_REQUIRED gpt_synthetic)
+endfunction()
 
+gpt_same_losses(gpt.same_losses_1_2_4 same_losses
+  "single 1 auto -;ddp_2 2 ddp -;zero1_4 4 zero1 -" --trainer.max_steps=12)
 # Dropout draws its masks by the global batch row: with dropout the layouts agree too
-add_test(NAME gpt.same_losses_dropout
-         COMMAND ${CMAKE_COMMAND} -DMPIEXEC=${MPIEXEC_EXECUTABLE}
-                 "-DMPIEXEC_FLAGS=${VOLT_MPIEXEC_FLAGS}" -DTRAIN=$<TARGET_FILE:volt-train>
-                 -DROOT=${_gpt_dir}/same_losses_dropout -DBATCH=8 -DTOLERANCE=1e-5
-                 "-DCOMMON=${_tiny_gpt};--model.dropout=0.2;--data.path=${_synthetic_h5};--trainer.max_steps=12"
-                 "-DRUNS=single 1 auto -;ddp_2 2 ddp -;zero1_4 4 zero1 -;dp2_tp2 4 ddp dp=2,tp=2"
-                 -P ${CMAKE_CURRENT_SOURCE_DIR}/same_losses_case.cmake)
-set_tests_properties(gpt.same_losses_dropout PROPERTIES LABELS mpi TIMEOUT 300
-                     ENVIRONMENT "${_env}" FIXTURES_REQUIRED gpt_synthetic)
-
+gpt_same_losses(gpt.same_losses_dropout same_losses_dropout
+  "single 1 auto -;ddp_2 2 ddp -;zero1_4 4 zero1 -;dp2_tp2 4 ddp dp=2,tp=2"
+  --model.dropout=0.2 --trainer.max_steps=12)
 # Tensor parallelism changes nothing but speed and memory: 30 steps of every layout of
 # the issue's list, with clipping by norm (the whole model's norm over the tp group)
-add_test(NAME gpt.tensor_parallel_same_losses
-         COMMAND ${CMAKE_COMMAND} -DMPIEXEC=${MPIEXEC_EXECUTABLE}
-                 "-DMPIEXEC_FLAGS=${VOLT_MPIEXEC_FLAGS}" -DTRAIN=$<TARGET_FILE:volt-train>
-                 -DROOT=${_gpt_dir}/tp_same_losses -DBATCH=8 -DTOLERANCE=1e-5
-                 "-DCOMMON=${_tiny_gpt};--data.path=${_synthetic_h5};--trainer.max_steps=30;--trainer.gradient_clip_val=0.5"
-                 "-DRUNS=dp1_tp1 1 auto -;dp2_tp1 2 ddp dp=2,tp=1;dp1_tp2 2 auto dp=1,tp=2;dp2_tp2 4 ddp dp=2,tp=2;dp2_tp2_zero1 4 zero1 dp=2,tp=2;dp1_tp4 4 auto dp=1,tp=4"
-                 -P ${CMAKE_CURRENT_SOURCE_DIR}/same_losses_case.cmake)
-set_tests_properties(gpt.tensor_parallel_same_losses PROPERTIES LABELS mpi TIMEOUT 600
-                     ENVIRONMENT "${_env}" FIXTURES_REQUIRED gpt_synthetic)
+gpt_same_losses(gpt.tensor_parallel_same_losses tp_same_losses
+  "dp1_tp1 1 auto -;dp2_tp1 2 ddp dp=2,tp=1;dp1_tp2 2 auto dp=1,tp=2;dp2_tp2 4 ddp dp=2,tp=2;dp2_tp2_zero1 4 zero1 dp=2,tp=2;dp1_tp4 4 auto dp=1,tp=4"
+  --trainer.max_steps=30 --trainer.gradient_clip_val=0.5)
 
 volt_train_case(gpt.learns_fortunes MODE learns FIXTURES gpt_fortunes LABEL mpi TIMEOUT 600
   COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 2 ${VOLT_MPIEXEC_FLAGS}
