@@ -274,8 +274,15 @@ volt_train_case(volt_train.dist.hierarchical_on_one_node MODE fail LABEL mpi
   FIXTURES volt_train_tiny
   COMMAND ${_mpi2} ${_train} fit --config ${_config} --data.path=${_tiny_h5}
           --strategy.hierarchical=true --trainer.default_root_dir=${_dir}/runs_dist_hier
-  VARS "-DEXPECT=strategy.hierarchical = true needs[^\n]*are on 1 node"
+  VARS "-DEXPECT=strategy.hierarchical = true needs[^\n]*is on 1 node"
        -DRUN_ROOT=${_dir}/runs_dist_hier -DEXIT_CODE=2)
+volt_train_case(volt_train.dist.hierarchical_with_zero1 MODE fail LABEL mpi
+  FIXTURES volt_train_tiny
+  COMMAND ${_mpi2} ${_train} fit --config ${_config} --data.path=${_tiny_h5}
+          --strategy.hierarchical=true --trainer.strategy=zero1
+          --trainer.default_root_dir=${_dir}/runs_dist_hier_zero1
+  VARS "-DEXPECT=strategy.hierarchical = true is for DDP's all-reduce, but the strategy is zero1"
+       -DRUN_ROOT=${_dir}/runs_dist_hier_zero1 -DEXIT_CODE=2)
 volt_train_case(volt_train.dist.rank_cannot_read MODE fail LABEL mpi FIXTURES volt_train_tiny
   COMMAND env VOLT_TEST_FAIL_RANK=1 ${_mpi2} $<TARGET_FILE:volt-train-test> fit
           --config ${_config} --data.path=${_tiny_h5} --data.batch_size=4

@@ -56,6 +56,10 @@ void volt_hier_destroy(volt_hier *hier) {
 
 int volt_hier_active(const volt_hier *hier) { return hier && hier->active; }
 
+void volt_hier_disable(volt_hier *hier) {
+    if (hier) hier->active = 0;
+}
+
 void volt_hier_layout(const volt_hier *hier, int *nodes, int *ranks_per_node) {
     if (nodes) *nodes = hier ? hier->nodes : 0;
     if (ranks_per_node) *ranks_per_node = hier ? hier->per_node : 0;

@@ -23,8 +23,10 @@
 typedef struct volt_hier volt_hier;
 
 /* node: the ranks of comm on this rank's node (a split of comm; NULL: found with
- * volt_comm_split_node, that is by shared memory). Neither comm nor node is kept beyond
- * what the object splits from them; comm must outlive it. */
+ * volt_comm_split_node, that is by shared memory). The object keeps comm (which must
+ * outlive it) and its own splits, not node. Whether it is active depends on comm's ranks
+ * only: several groups (one per tp index) may decide differently, so a caller with
+ * several agrees over all of them (volt_hier_disable). */
 VOLT_NODISCARD int volt_hier_create(volt_comm *comm, volt_comm *node, volt_hier **out);
 void volt_hier_destroy(volt_hier *hier);
 
@@ -32,6 +34,10 @@ void volt_hier_destroy(volt_hier *hier);
  * differ between nodes). */
 int volt_hier_active(const volt_hier *hier);
 void volt_hier_layout(const volt_hier *hier, int *nodes, int *ranks_per_node);
+
+/* Turns the two levels off (the flat all-reduce from now on): for callers whose groups
+ * did not all find them possible. */
+void volt_hier_disable(volt_hier *hier);
 
 /* In place, blocking: buf (count elements) becomes the reduction over comm. */
 VOLT_NODISCARD int volt_hier_allreduce(volt_hier *hier, void *buf, size_t count, volt_dtype dtype,

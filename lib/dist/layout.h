@@ -1,8 +1,9 @@
 /* lib/dist/layout.h — the rank layout: how the world's ranks split into process groups.
  *
  * Written "dp=8,tp=4": data-parallel and tensor-parallel degrees (tensor parallelism:
- * lib/dist/tensor_parallel.h). An empty layout means dp = world size. The product of the degrees must equal the world size; every rank parses the
- * same text, so a wrong layout fails on every rank with the same message before any
+ * lib/dist/tensor_parallel.h). An empty layout means dp = world size. The product of the
+ * degrees must equal the world size; every rank parses the same text, so a wrong layout
+ * fails on every rank with the same message before any
  * work. Rank r has tp index r % tp and dp index r / tp (tensor-parallel groups are
  * contiguous ranks, so they share a node first). */
 #ifndef VOLT_DIST_LAYOUT_H

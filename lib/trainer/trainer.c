@@ -546,7 +546,11 @@ static int setup_strategy(volt_trainer *t, volt_module *m, fit_context *f) {
         VOLT_CHECK(volt_hier_create(t->groups.dp, NULL, &f->hier));
         int nodes = 0, per_node = 0; /* "true" on a layout without it failed at creation */
         volt_hier_layout(f->hier, &nodes, &per_node);
-        if (volt_hier_active(f->hier)) {
+        /* every dp group (one per tp index) must average alike: all or none */
+        int active = volt_hier_active(f->hier);
+        VOLT_CHECK(volt_comm_allreduce(t->world, &active, 1, VOLT_I32, VOLT_REDUCE_MIN, NULL));
+        if (!active) volt_hier_disable(f->hier);
+        if (active) {
             volt_ddp_set_hierarchical(f->ddp, f->hier);
             if (t->rank == 0)
                 VOLT_INFO("DDP: hierarchical all-reduce over %d nodes of %d ranks", nodes,

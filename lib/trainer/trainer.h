@@ -19,8 +19,9 @@
  *   trainer.layout ("": dp = world size; lib/dist/layout.h), trainer.strategy ("auto":
  *   ddp when dp > 1, else single; "single" (an error with dp > 1), "ddp", "zero1"),
  *   strategy.bucket_mb (25: DDP's gradient bucket size, MB), strategy.hierarchical ("auto":
- *   DDP averages in two levels, inside then across nodes, when the dp ranks sit on several
- *   nodes with several on each; "true": required; "false": flat; dist/hierarchical.h).
+ *   DDP averages in two levels, inside then across nodes, when every dp group sits on
+ *   several nodes with several ranks on each; "true": required, DDP only; "false": flat;
+ *   dist/hierarchical.h).
  *   With dp > 1, data.batch_size
  *   is per rank (the global batch is batch_size * dp) and gradients are averaged over the
  *   global batch; zero1 shards the optimizer state (gradient_clip_algorithm "value" is
@@ -72,11 +73,11 @@ VOLT_NODISCARD int volt_trainer_create_on(const volt_config *config, MPI_Comm co
                                           volt_trainer **out);
 void volt_trainer_destroy(volt_trainer *trainer);
 
-/* Adds a callback from code (after those from the configuration). */
 /* The tensor-parallel group of this rank, from trainer.layout (tp=T: T consecutive ranks);
  * a group of one without tensor parallelism. Build the module on it:
  *     volt_module_create_tp(ops, config, seed, volt_trainer_tp(trainer), &module) */
 const volt_tp *volt_trainer_tp(const volt_trainer *trainer);
+/* Adds a callback from code (after those from the configuration). */
 VOLT_NODISCARD int volt_trainer_add_callback(volt_trainer *trainer, const volt_callback_ops *ops,
                                              const void *options);
 

@@ -615,20 +615,26 @@ static int build_ranks(volt_trainer *t, MPI_Comm parent) {
     } else {
         t->strategy = TRAINER_STRATEGY_SINGLE;
     }
-    /* strategy.hierarchical = true on a layout that cannot have it: every rank finds the same
-     * (the layout is collective), before any work */
+    /* strategy.hierarchical = true on a layout that cannot have it: the ranks agree (every
+     * tp index has its own dp group, whose nodes may differ), before any work */
     if (strcmp(t->options.hierarchical_text, "true") == 0 && t->world) {
+        if (t->strategy != TRAINER_STRATEGY_DDP)
+            return VOLT_ERROR(VOLT_ERR_CONFIG,
+                              "strategy.hierarchical = true is for DDP's all-reduce, but the "
+                              "strategy is %s: use auto or false",
+                              t->strategy == TRAINER_STRATEGY_ZERO1 ? "zero1" : "single");
         volt_hier *hier = NULL;
         VOLT_CHECK(volt_hier_create(t->groups.dp, NULL, &hier));
         int nodes = 0, per_node = 0, active = volt_hier_active(hier);
         volt_hier_layout(hier, &nodes, &per_node);
         volt_hier_destroy(hier);
+        VOLT_CHECK(volt_comm_allreduce(t->world, &active, 1, VOLT_I32, VOLT_REDUCE_MIN, NULL));
         if (!active)
             return VOLT_ERROR(VOLT_ERR_CONFIG,
-                              "strategy.hierarchical = true needs the data-parallel ranks on "
-                              "more than one node with more than one rank on each, the same "
-                              "number on every node; this job's %d dp ranks are on %d node%s "
-                              "(%s ranks per node): use auto or false",
+                              "strategy.hierarchical = true needs every data-parallel group "
+                              "on more than one node with more than one rank on each, the "
+                              "same number on every node; this rank's group of %d is on %d "
+                              "node%s (%s ranks per node): use auto or false",
                               dp, nodes, nodes == 1 ? "" : "s",
                               per_node == 0   ? "different numbers of"
                               : per_node == 1 ? "1"
