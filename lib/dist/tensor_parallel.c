@@ -4,7 +4,6 @@
  * the order of their sums. */
 #include "dist/tensor_parallel.h"
 
-#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -117,8 +116,8 @@ volt_tensor *volt_tp_reduce(const volt_tp *tp, volt_tensor *x) {
 /* --- vocabulary-parallel cross-entropy ---------------------------------------------------- */
 
 typedef struct ce_saved {
-    double *row_max, *row_sum; /* global per row */
-    long rows, cols, vocab_start;
+    double *row_max, *row_sum;             /* global per row */
+    long rows, counted, cols, vocab_start; /* counted: rows not ignored */
 } ce_saved;
 
 static double logit_at(const volt_tensor *logits, size_t i) {
@@ -132,9 +131,12 @@ static int ce_backward(volt_graph *graph, volt_node *node) {
     const ce_saved *s = node->extra;
     volt_tensor *d = volt_grad_of(graph, logits);
     VOLT_CHECK_PTR(d);
-    double scale = volt_tensor_get_flat(loss->grad, 0) / (double)s->rows;
+    if (s->counted == 0) return VOLT_OK;
+    double scale = volt_tensor_get_flat(loss->grad, 0) / (double)s->counted;
     for (long r = 0; r < s->rows; r++) {
-        long target = (long)volt_tensor_get_flat(targets, (size_t)r) - s->vocab_start;
+        long global = (long)volt_tensor_get_flat(targets, (size_t)r);
+        if (global == VOLT_IGNORE_INDEX) continue; /* no gradient */
+        long target = global - s->vocab_start;
         for (long c = 0; c < s->cols; c++) {
             size_t i = (size_t)(r * s->cols + c);
             double g = exp(logit_at(logits, i) - s->row_max[r]) / s->row_sum[r];
@@ -172,6 +174,10 @@ volt_tensor *volt_tp_cross_entropy(const volt_tp *tp, volt_tensor *logits, volt_
         return NULL;
     }
     volt_graph *graph = in->graph ? in->graph : volt_graph_of(&logits, 1);
+    if (!graph) {
+        VOLT_ERROR(VOLT_ERR_ARG, "tp_cross_entropy: the logits belong to no graph");
+        return NULL;
+    }
     long vocab = cols * tp->size;
     ce_saved *s = volt_graph_alloc(graph, sizeof *s);
     double *stats = volt_graph_alloc(graph, 3 * (size_t)(rows ? rows : 1) * sizeof(double));
@@ -194,6 +200,10 @@ volt_tensor *volt_tp_cross_entropy(const volt_tp *tp, volt_tensor *logits, volt_
             sum += exp(logit_at(in, (size_t)(r * cols + c)) - row_max[r]);
         row_sum[r] = sum;
         long t = (long)volt_tensor_get_flat(targets, (size_t)r);
+        if (t == VOLT_IGNORE_INDEX) { /* left out, as volt_cross_entropy does */
+            target_logit[r] = 0;
+            continue;
+        }
         if (t < 0 || t >= vocab) {
             VOLT_ERROR(VOLT_ERR_ARG, "tp_cross_entropy: target %ld of row %ld is not in [0, %ld)",
                        t, r, vocab);
@@ -207,16 +217,22 @@ volt_tensor *volt_tp_cross_entropy(const volt_tp *tp, volt_tensor *logits, volt_
         VOLT_OK)
         return NULL;
     double total = 0;
-    for (long r = 0; r < rows; r++) total += log(row_sum[r]) + row_max[r] - target_logit[r];
+    long counted = 0;
+    for (long r = 0; r < rows; r++) {
+        if ((long)volt_tensor_get_flat(targets, (size_t)r) == VOLT_IGNORE_INDEX) continue;
+        total += log(row_sum[r]) + row_max[r] - target_logit[r];
+        counted++;
+    }
     volt_tensor *loss = volt_graph_tensor(graph, in->dtype, 0, NULL);
     if (!loss) {
         VOLT_ERROR(VOLT_ERR_NOMEM, "tp_cross_entropy: out of memory");
         return NULL;
     }
-    volt_tensor_set_flat(loss, 0, rows ? total / (double)rows : 0.0);
+    volt_tensor_set_flat(loss, 0, counted ? total / (double)counted : 0.0);
     s->row_max = row_max;
     s->row_sum = row_sum;
     s->rows = rows;
+    s->counted = counted;
     s->cols = cols;
     s->vocab_start = vocab_start;
     volt_tensor *inputs[2] = {in, targets};
@@ -233,10 +249,18 @@ volt_tensor *volt_tp_cross_entropy(const volt_tp *tp, volt_tensor *logits, volt_
 double volt_tp_accuracy(const volt_tp *tp, const volt_tensor *logits, const volt_tensor *targets,
                         long vocab_start) {
     int single = is_single(tp);
-    if (!logits || !targets || logits->ndim < 1) return NAN;
+    if (!logits || !targets || logits->ndim < 1) {
+        VOLT_ERROR(VOLT_ERR_ARG, "tp_accuracy: logits [..., V/T] and targets are required");
+        return NAN;
+    }
     long cols = logits->shape[logits->ndim - 1];
     long rows = cols > 0 ? (long)(volt_tensor_numel(logits) / (size_t)cols) : 0;
-    if (rows == 0 || (long)volt_tensor_numel(targets) != rows) return NAN;
+    if (rows == 0 || (long)volt_tensor_numel(targets) != rows) {
+        VOLT_ERROR(VOLT_ERR_SHAPE, "tp_accuracy: %ld rows of logits, %zu targets", rows,
+                   volt_tensor_numel(targets));
+        return NAN;
+    }
+    const double not_found = (double)(cols * (single ? 1 : tp->size)); /* past the vocabulary */
     double *best = malloc(2 * (size_t)rows * sizeof(double));
     if (!best) {
         VOLT_ERROR(VOLT_ERR_NOMEM, "tp_accuracy: out of memory for %ld rows", rows);
@@ -253,7 +277,7 @@ double volt_tp_accuracy(const volt_tp *tp, const volt_tensor *logits, const volt
                                       NULL) == VOLT_OK) {
         /* the first column holding the global maximum, over the whole vocabulary */
         for (long r = 0; r < rows; r++) {
-            index[r] = (double)LONG_MAX;
+            index[r] = not_found; /* a row of NaN has no maximum */
             for (long c = 0; c < cols; c++)
                 if (volt_tensor_get_flat(logits, (size_t)(r * cols + c)) == best[r]) {
                     index[r] = (double)(vocab_start + c);
@@ -283,8 +307,8 @@ int volt_tp_grad_sq_norm(const volt_tp *tp, volt_comm *dp, const volt_params *pa
     for (int i = 0; i < volt_params_count(params); i++) {
         const volt_param *p = volt_params_get(params, i);
         size_t first = p->offset > offset ? p->offset : offset;
-        size_t end = p->offset + p->numel < offset + length ? p->offset + p->numel
-                                                            : offset + length;
+        size_t end =
+            p->offset + p->numel < offset + length ? p->offset + p->numel : offset + length;
         if (first >= end) continue;
         sums[volt_param_is_split(p) ? 0 : 1] +=
             volt_grad_sq_norm((const char *)grad + (first - offset) * element, dtype, end - first);

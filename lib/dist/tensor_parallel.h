@@ -45,7 +45,9 @@ volt_tensor *volt_tp_reduce(const volt_tp *tp, volt_tensor *x);
 
 /* Mean cross-entropy of logits [..., V/T] (this rank's vocabulary columns, starting at
  * global class vocab_start) against global targets (i32/i64, the leading shape); the
- * same scalar on every rank of the group. A target outside [0, V) is VOLT_ERR_ARG. */
+ * same scalar on every rank of the group. Targets VOLT_IGNORE_INDEX are left out of the
+ * mean and get no gradient, as volt_cross_entropy does; another target outside [0, V) is
+ * VOLT_ERR_ARG. */
 volt_tensor *volt_tp_cross_entropy(const volt_tp *tp, volt_tensor *logits, volt_tensor *targets,
                                    long vocab_start);
 /* The fraction of rows whose global argmax (the first maximum, as torch.argmax) is the
