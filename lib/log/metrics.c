@@ -59,6 +59,7 @@ struct volt_metrics {
     const char **out_names;
     double *out_values;
     int out_capacity;
+    int replica; /* volt_metrics_set_counted(0): this rank's sums add nothing */
 };
 
 /* ---- helpers ----------------------------------------------------------------------- */
@@ -514,6 +515,10 @@ static int check_names(volt_comm *comm, const volt_metrics *metrics, const int *
     return status;
 }
 
+void volt_metrics_set_counted(volt_metrics *metrics, int counted) {
+    if (metrics) metrics->replica = !counted;
+}
+
 int volt_metrics_reduce_epoch(volt_metrics *metrics, volt_comm *comm, const char *prefix,
                               const char *const *names, int name_count) {
     VOLT_CHECK_ARG(metrics && comm);
@@ -531,10 +536,11 @@ int volt_metrics_reduce_epoch(volt_metrics *metrics, volt_comm *comm, const char
     if (status == VOLT_OK && count > 0) {
         for (int i = 0; i < count; i++) {
             const metric_entry *entry = &metrics->entries[indices[i]];
-            sums[4 * i] = entry->weighted_sum;
-            sums[4 * i + 1] = entry->weight_sum;
-            sums[4 * i + 2] = entry->sum;
-            sums[4 * i + 3] = (double)entry->epoch_count;
+            const double counts = metrics->replica ? 0.0 : 1.0;
+            sums[4 * i] = counts * entry->weighted_sum;
+            sums[4 * i + 1] = counts * entry->weight_sum;
+            sums[4 * i + 2] = counts * entry->sum;
+            sums[4 * i + 3] = counts * (double)entry->epoch_count;
             extremes[2 * i] = entry->max;
             extremes[2 * i + 1] = -entry->min;
         }

@@ -66,6 +66,13 @@ volt_metric_values volt_metrics_prog_bar(volt_metrics *metrics);
  * sorted names, all-reduced): a mismatch is VOLT_ERR_ARG on every rank naming the names
  * that some ranks did not log, never a hang. */
 typedef struct volt_comm volt_comm;
+/* Whether this rank's epoch accumulators count in volt_metrics_reduce_epoch's sums (1,
+ * the default). A rank that only repeats another's values (the ranks of a tensor-parallel
+ * group after the first compute the same metrics) sets 0: its weighted sums, weights,
+ * sums and counts then add nothing, so a VOLT_LOG_SUM metric is not multiplied by the
+ * group's size; it still takes part in every collective, and its minima and maxima
+ * (the same values) still count. */
+void volt_metrics_set_counted(volt_metrics *metrics, int counted);
 VOLT_NODISCARD int volt_metrics_reduce_epoch(volt_metrics *metrics, volt_comm *comm,
                                              const char *prefix, const char *const *names,
                                              int name_count);

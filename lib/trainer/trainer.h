@@ -26,8 +26,9 @@
  *   is per rank (the global batch is batch_size * dp) and gradients are averaged over the
  *   global batch; zero1 shards the optimizer state (gradient_clip_algorithm "value" is
  *   rejected with it: ZeRO clips by the global norm). Logged metrics are reduced over
- *   the ranks (every rank must log the same names), stop decisions are collective, a
- *   NaN loss on any rank stops every rank, and only rank 0 writes files and prints.
+ *   the ranks (every rank must log the same names; under tensor parallelism the first
+ *   rank of each tp group counts for its group), stop decisions are collective, a NaN
+ *   loss on any rank stops every rank, and only rank 0 writes files and prints.
  *   optimizer.name ("adamw"|"adam"|"sgd"), optimizer.lr (1e-3), optimizer.weight_decay
  *   (0.01 for adamw, else 0), optimizer.momentum (0), optimizer.nesterov (false),
  *   optimizer.beta1 (0.9), optimizer.beta2 (0.999), optimizer.eps (1e-8): used when the

@@ -660,6 +660,8 @@ static int trainer_build(volt_trainer *t, MPI_Comm parent) {
     volt_graph_options graph_options = {.seed = (uint64_t)t->options.seed};
     VOLT_CHECK(volt_graph_create(&graph_options, &t->graph));
     VOLT_CHECK(volt_metrics_create(&t->metrics));
+    /* the ranks of a tensor-parallel group compute the same metrics: the first counts */
+    volt_metrics_set_counted(t->metrics, t->tp.rank == 0);
     if (t->options.enable_progress_bar && t->rank == 0)
         VOLT_CHECK(volt_progress_create(stdout, -1, t->options.log_every_n_steps, &t->progress));
     return VOLT_OK;

@@ -15,10 +15,12 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "autograd/graph.h"
 #include "dist/tensor_parallel.h"
 #include "gradcheck.h"
+#include "log/metrics.h"
 #include "nn/nn.h"
 #include "volt_test.h"
 
@@ -294,4 +296,23 @@ VOLT_TEST(a_split_that_does_not_divide_is_refused) {
         VOLT_EXPECT_STR_CONTAINS(errors, "does not split into 1 block of 4 equal parts");
     }
     volt_params_destroy(params);
+}
+
+/* The ranks of a tensor-parallel group log the same metrics; only the first counts, so a
+ * sum is the data-parallel one and a mean is unchanged (here every rank is a replica of
+ * rank 0's values but rank 0 itself: the sum must be rank 0's alone). */
+VOLT_TEST(replicated_ranks_do_not_multiply_summed_metrics) {
+    volt_metrics *metrics;
+    VOLT_EXPECT_OK(volt_metrics_create(&metrics));
+    volt_metrics_set_counted(metrics, volt_comm_rank(world()) == 0);
+    VOLT_EXPECT_OK(volt_metrics_log(metrics, "correct", 3.0, 1.0, VOLT_LOG_EPOCH | VOLT_LOG_SUM));
+    VOLT_EXPECT_OK(volt_metrics_log(metrics, "loss", 0.5, 4.0, VOLT_LOG_EPOCH));
+    VOLT_EXPECT_OK(volt_metrics_reduce_epoch(metrics, world(), "", NULL, 0));
+    volt_metric_values v = volt_metrics_take_epoch(metrics, "");
+    VOLT_EXPECT_EQ_INT(v.count, 2);
+    for (int i = 0; i < v.count; i++) {
+        if (strcmp(v.names[i], "correct") == 0) VOLT_EXPECT_NEAR(v.values[i], 3.0, 0.0);
+        if (strcmp(v.names[i], "loss") == 0) VOLT_EXPECT_NEAR(v.values[i], 0.5, 0.0);
+    }
+    volt_metrics_destroy(metrics);
 }
