@@ -36,7 +36,7 @@ fi
 
 # Open MPI refuses root without these, and 4 ranks on fewer cores without --oversubscribe
 mpi_flags=()
-if "$mpiexec" --version 2>/dev/null | grep -q "Open MPI"; then
+if [[ $("$mpiexec" --version 2>/dev/null) == *"Open MPI"* ]]; then
   mpi_flags+=(--oversubscribe)
   [ "$(id -u)" = 0 ] && mpi_flags+=(--allow-run-as-root)
 fi
@@ -45,7 +45,9 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$out"
 csv=$out/tensor_parallel.csv
-echo "dp,tp,blas_threads,params_per_rank,params_whole,optimizer_bytes_rank0,peak_rss_mb_max,seconds_per_step,comm_mb_per_step" >"$csv"
+columns=(dp tp blas_threads params_per_rank params_whole optimizer_bytes_rank0 peak_rss_mb_max
+  seconds_per_step comm_mb_per_step)
+(IFS=,; echo "${columns[*]}") >"$csv"
 
 # run DP TP BLAS_THREADS: one measured fit (global batch 4)
 run() {

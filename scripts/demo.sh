@@ -38,7 +38,7 @@ fi
 
 # Open MPI refuses root without this flag (containers often run as root).
 mpi_flags=()
-if "$mpiexec" --version 2>/dev/null | grep -q "Open MPI" && [ "$(id -u)" = 0 ]; then
+if [[ $("$mpiexec" --version 2>/dev/null) == *"Open MPI"* ]] && [ "$(id -u)" = 0 ]; then
   mpi_flags+=(--allow-run-as-root)
 fi
 start=$(date +%s.%N)

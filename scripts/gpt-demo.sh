@@ -37,7 +37,7 @@ if [ ! -f "$data" ]; then
 fi
 
 mpi_flags=()
-if "$mpiexec" --version 2>/dev/null | grep -q "Open MPI" && [ "$(id -u)" = 0 ]; then
+if [[ $("$mpiexec" --version 2>/dev/null) == *"Open MPI"* ]] && [ "$(id -u)" = 0 ]; then
   mpi_flags+=(--allow-run-as-root)
 fi
 "$mpiexec" -n "$ranks" ${mpi_flags[@]+"${mpi_flags[@]}"} "$build/apps/volt-train" fit \

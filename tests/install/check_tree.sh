@@ -52,6 +52,7 @@ cflags=$(PKG_CONFIG_PATH=$prefix/lib/pkgconfig pkg-config --cflags volt) ||
 count=0
 while IFS= read -r header; do
   rel=${header#"$prefix/include/volt/"}
+  # shellcheck disable=SC2086 # cflags is several words
   printf '#include "%s"\ntypedef int volt_header_check;\n' "$rel" |
     "$cc" -std=c11 -Wall -Wextra -Wpedantic -Werror -fsyntax-only $cflags -x c - ||
     fail "the installed header $rel does not compile on its own"

@@ -32,12 +32,15 @@ case $mode in
   *) fail "unknown mode $mode" ;;
 esac
 
+# outputs captured first: under pipefail, grep -q leaving early can fail the pipeline
+dynamic=$(readelf -d "$program")
+loaded=$(ldd "$program")
 if [[ $mode == cmake-static ]]; then
-  ! readelf -d "$program" | grep -q 'libvolt\.so' || fail "linked to libvolt.so, not libvolt.a"
+  [[ $dynamic != *libvolt.so* ]] || fail "linked to libvolt.so, not libvolt.a"
 else
-  readelf -d "$program" | grep -q 'libvolt\.so' || fail "not linked to libvolt.so"
-  ldd "$program" | grep -q "=> $prefix/lib/libvolt\.so" ||
-    fail "does not load the installed libvolt: $(ldd "$program" | grep libvolt)"
+  [[ $dynamic == *libvolt.so* ]] || fail "not linked to libvolt.so"
+  [[ $loaded == *"=> $prefix/lib/libvolt.so"* ]] ||
+    fail "does not load the installed libvolt: $(grep libvolt <<<"$loaded")"
 fi
 
 "${mpiexec[@]}" -n 2 "$program" --data.path="$data" --data.batch_size=64 \

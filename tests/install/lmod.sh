@@ -12,14 +12,18 @@ set +u # Lmod's shell functions read unset variables
 # shellcheck disable=SC1090
 source "$init"
 module use "$prefix/share/modulefiles"
-module --redirect avail volt 2>&1 | grep -q "volt/$version" || fail "module avail lists no volt/$version"
-module --redirect whatis volt 2>&1 | grep -q "Version: $version" || fail "module whatis"
+# outputs captured first: under pipefail, grep -q leaving early can fail the pipeline
+avail=$(module --redirect avail volt 2>&1)
+[[ $avail == *"volt/$version"* ]] || fail "module avail lists no volt/$version"
+whatis=$(module --redirect whatis volt 2>&1)
+[[ $whatis == *"Version: $version"* ]] || fail "module whatis"
 module load "volt/$version"
 set -u
 [[ ${VOLT_ROOT:-} == "$prefix" ]] || fail "VOLT_ROOT is '${VOLT_ROOT:-}', not $prefix"
 [[ $(command -v volt-train) == "$prefix/bin/volt-train" ]] ||
   fail "volt-train on PATH is $(command -v volt-train || echo nothing)"
-volt-train --version | grep -q "volt-train (Volt) $version" || fail "volt-train --version"
+version_text=$(volt-train --version)
+[[ $version_text == *"volt-train (Volt) $version"* ]] || fail "volt-train --version"
 [[ $(pkg-config --modversion volt) == "$version" ]] || fail "pkg-config --modversion volt"
 [[ :$CMAKE_PREFIX_PATH: == *":$prefix:"* ]] || fail "CMAKE_PREFIX_PATH lacks $prefix"
 [[ :$LD_LIBRARY_PATH: == *":$prefix/lib:"* ]] || fail "LD_LIBRARY_PATH lacks $prefix/lib"
