@@ -190,26 +190,24 @@ static void for_each_run(volt_params *params, volt_param *param, slice_run_fn ru
                 piece * inner, args);
 }
 
-static void uniform_run(volt_params *params, volt_param *param, size_t local, uint64_t global,
-                        size_t count, const double *args) {
-    if (params->dtype == VOLT_F64)
-        volt_rng_uniform_f64(params->seed, (uint64_t)param->index, global,
-                             (double *)param->tensor->data + local, count, args[0], args[1]);
-    else
-        volt_rng_uniform_f32(params->seed, (uint64_t)param->index, global,
-                             (float *)param->tensor->data + local, count, (float)args[0],
-                             (float)args[1]);
-}
-
-static void normal_run(volt_params *params, volt_param *param, size_t local, uint64_t global,
+/* A run of random numbers: args = {kind (0 uniform, 1 normal), low or mean, high or std}. */
+static void random_run(volt_params *params, volt_param *param, size_t local, uint64_t global,
                        size_t count, const double *args) {
-    if (params->dtype == VOLT_F64)
-        volt_rng_normal_f64(params->seed, (uint64_t)param->index, global,
-                            (double *)param->tensor->data + local, count, args[0], args[1]);
-    else
-        volt_rng_normal_f32(params->seed, (uint64_t)param->index, global,
-                            (float *)param->tensor->data + local, count, (float)args[0],
-                            (float)args[1]);
+    const uint64_t seed = params->seed, stream = (uint64_t)param->index;
+    const int normal = args[0] != 0;
+    if (params->dtype == VOLT_F64) {
+        double *out = (double *)param->tensor->data + local;
+        if (normal)
+            volt_rng_normal_f64(seed, stream, global, out, count, args[1], args[2]);
+        else
+            volt_rng_uniform_f64(seed, stream, global, out, count, args[1], args[2]);
+    } else {
+        float *out = (float *)param->tensor->data + local;
+        if (normal)
+            volt_rng_normal_f32(seed, stream, global, out, count, (float)args[1], (float)args[2]);
+        else
+            volt_rng_uniform_f32(seed, stream, global, out, count, (float)args[1], (float)args[2]);
+    }
 }
 
 int volt_params_pad_to(volt_params *params, size_t flat_size) {
@@ -245,13 +243,13 @@ void volt_params_zero_grad(volt_params *params) {
 }
 
 void volt_param_init_uniform(volt_params *params, volt_param *param, double low, double high) {
-    const double args[] = {low, high};
-    for_each_run(params, param, uniform_run, args);
+    const double args[] = {0, low, high};
+    for_each_run(params, param, random_run, args);
 }
 
 void volt_param_init_normal(volt_params *params, volt_param *param, double mean, double std) {
-    const double args[] = {mean, std};
-    for_each_run(params, param, normal_run, args);
+    const double args[] = {1, mean, std};
+    for_each_run(params, param, random_run, args);
 }
 
 void volt_param_init_constant(volt_params *params, volt_param *param, double value) {

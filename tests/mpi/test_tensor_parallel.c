@@ -85,6 +85,17 @@ static void expect_equal(const volt_tensor *a, const volt_tensor *b, const char 
         }
 }
 
+/* A leaf on graph g holding part `columns` (of the last dimension) of whole [rows, cols]. */
+static volt_tensor *columns_of(volt_graph *g, const volt_tensor *whole,
+                               const volt_param_slice *columns) {
+    const long shape[] = {whole->shape[0], whole->shape[1] / columns->parts};
+    volt_tensor *part = volt_test_leaf(g, VOLT_F64, 2, shape, 1, 1, 0, 0);
+    for (size_t i = 0; i < volt_tensor_numel(part); i++)
+        volt_tensor_set_flat(part, i,
+                             volt_tensor_get_flat(whole, global_flat(columns, 2, shape, i)));
+    return part;
+}
+
 /* Every parameter of split (same names, same order) against whole: values and gradients. */
 static void expect_params_match(volt_params *whole, volt_params *split) {
     VOLT_EXPECT_EQ_INT(volt_params_count(whole), volt_params_count(split));
@@ -180,11 +191,7 @@ VOLT_TEST(linear_split_by_input) {
     volt_tensor *x1 = volt_test_leaf(p.g1, VOLT_F64, 2, x_shape, 1, 6, -1, 1);
     /* this rank's columns of the same input */
     volt_param_slice columns = {1, 1, tp.size, tp.rank, {5, in}};
-    const long local_shape[] = {5, in / tp.size};
-    volt_tensor *x2 = volt_test_leaf(p.g2, VOLT_F64, 2, local_shape, 1, 6, -1, 1);
-    for (size_t i = 0; i < volt_tensor_numel(x2); i++)
-        volt_tensor_set_flat(x2, i,
-                             volt_tensor_get_flat(x1, global_flat(&columns, 2, local_shape, i)));
+    volt_tensor *x2 = columns_of(p.g2, x1, &columns);
     volt_tensor *y1 = volt_linear(whole, x1), *y2 = volt_linear(split, x2);
     VOLT_EXPECT(y1 && y2);
     expect_equal(y2, y1, "output (summed over the group)");
@@ -224,11 +231,7 @@ VOLT_TEST(vocabulary_parallel_cross_entropy_and_accuracy) {
     volt_tensor_set_flat(l1, 2 * vocab + 1, 5.0);
     volt_tensor_set_flat(l1, 2 * vocab + 6, 5.0);
     volt_param_slice columns = {1, 1, tp.size, tp.rank, {6, vocab}};
-    const long local_shape[] = {6, vocab / tp.size};
-    volt_tensor *l2 = volt_test_leaf(p.g2, VOLT_F64, 2, local_shape, 1, 9, -3, 3);
-    for (size_t i = 0; i < volt_tensor_numel(l2); i++)
-        volt_tensor_set_flat(l2, i,
-                             volt_tensor_get_flat(l1, global_flat(&columns, 2, local_shape, i)));
+    volt_tensor *l2 = columns_of(p.g2, l1, &columns);
     /* row 3 is ignored (VOLT_IGNORE_INDEX): out of the mean, no gradient, on both paths */
     const long targets_shape[] = {6}, targets[] = {0, 7, 1, VOLT_IGNORE_INDEX, 4, 2};
     volt_tensor *t = volt_test_index_leaf(p.g1, VOLT_I64, 1, targets_shape, targets);
