@@ -211,7 +211,7 @@ int main(int argc, char **argv) {
     int status = read_options(&argc, argv, &options, world);
     if (status != VOLT_OK) {
         if (rank == 0) volt_error_print(stderr);
-        MPI_Finalize();
+        if (volt_finalize() != VOLT_OK) volt_abort_with_errors(2);
         return 2;
     }
     VOLT_INFO("volt-demo: spiral classification, %d rank%s, %ld steps", world,

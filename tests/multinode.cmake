@@ -22,6 +22,11 @@
 #   multinode.hierarchical_allreduce   tests/mpi/test_hierarchical.c on 2 x 2: the nodes MPI
 #                               finds are 2, and the two levels over TCP equal the flat
 #                               all-reduce for every dtype, operation and odd count
+#   multinode.cut_node          node 1's link cut while the MLP trains with comm.timeout_s
+#                               5: every rank ends within 35 s, node 0's ranks each with
+#                               the watchdog's message, one at least naming node 1's ranks
+#                               as silent; mpirun returns 124 once the link is back
+#                               (tests/cluster/cases.sh cut)
 #   multinode.resume_<ddp|zero1>_2nodes_on_1   the MLP on Fashion-MNIST, DDP or ZeRO-1 on
 #                               2 x 2 (global batch 64) saves every 5 steps; one process
 #                               resumes from step 25 with the uninterrupted run's losses
@@ -61,7 +66,11 @@ add_test(NAME multinode.prepare_data_once_per_node
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/cluster/cases.sh prepare_data ${_vcluster}
                  ${_mn_state} ${_mn_dir}/prepare_data $<TARGET_FILE:prepare_data_probe>
                  ${_mn_config} ${_mn_fashion_h5})
-set_tests_properties(multinode.banner multinode.prepare_data_once_per_node PROPERTIES
+add_test(NAME multinode.cut_node
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/cluster/cases.sh cut ${_vcluster} ${_mn_state}
+                 ${_mn_dir}/cut $<TARGET_FILE:volt-train> ${_mn_config} ${_mn_fashion_h5})
+set_tests_properties(multinode.banner multinode.prepare_data_once_per_node multinode.cut_node
+                     PROPERTIES
                      FIXTURES_REQUIRED "volt_vcluster;volt_train_fashion_mnist")
 
 # vcluster check: exit 77 before the case script, which would turn a skip into a failure

@@ -182,6 +182,8 @@ if(VOLT_H5COPY)
 endif()
 volt_train_bad(hierarchical_value "strategy.hierarchical = 'maybe': expected auto, true or false" 2
                ARGS --strategy.hierarchical=maybe)
+volt_train_bad(comm_timeout_negative "comm.timeout_s = -1: expected seconds >= 0" 2
+               ARGS --comm.timeout_s=-1)
 volt_train_bad(batch_size_zero "data\\.batch_size" ""
   ARGS --data.batch_size=0)
 volt_train_bad(batch_larger_than_data_drop_last "batch_size[^\n]*16" ""

@@ -43,6 +43,7 @@
 #include <string.h>
 
 #include "comm/nccl_backend.h"
+#include "comm/watchdog.h"
 
 /* ---- state ------------------------------------------------------------------------------ */
 
@@ -54,6 +55,7 @@ struct volt_comm {
     int rank, size;
     size_t piece_elements; /* the most elements one MPI call carries */
     volt_nccl *nccl;       /* NULL unless volt_comm_enable_nccl succeeded */
+    volt_watch_group *watch; /* numbers this group's operations for the watchdog */
 };
 
 struct volt_request {
@@ -62,6 +64,10 @@ struct volt_request {
     size_t avg_count;
     volt_dtype avg_dtype;
     int avg_divisor;    /* > 1 when a division is pending */
+    volt_watch_group *watch; /* the operation, for the watchdog's bracket at wait */
+    const char *watch_op, *watch_type;
+    uint64_t watch_seq;
+    size_t watch_count;
     int mpi_count;      /* MPI requests posted so far */
     MPI_Request mpi[];  /* one per piece */
 };
@@ -90,8 +96,9 @@ static int read_piece_elements(size_t *out) {
     return VOLT_OK;
 }
 
-/* Wraps an MPI communicator this module made (it takes ownership, also on failure). */
-static int comm_wrap(MPI_Comm mpi, size_t piece_elements, volt_comm **out) {
+/* Wraps an MPI communicator this module made (it takes ownership, also on failure).
+ * Collective over mpi: the members agree on the watchdog's number of the group. */
+static int comm_wrap(MPI_Comm mpi, size_t piece_elements, const char *name, volt_comm **out) {
     int code = MPI_Comm_set_errhandler(mpi, MPI_ERRORS_RETURN);
     volt_comm *comm = code == MPI_SUCCESS ? calloc(1, sizeof *comm) : NULL;
     if (code == MPI_SUCCESS && comm) {
@@ -100,8 +107,14 @@ static int comm_wrap(MPI_Comm mpi, size_t piece_elements, volt_comm **out) {
         code = MPI_Comm_rank(mpi, &comm->rank);
         if (code == MPI_SUCCESS) code = MPI_Comm_size(mpi, &comm->size);
         if (code == MPI_SUCCESS) {
-            *out = comm;
-            return VOLT_OK;
+            int status = volt_watch_group_create(mpi, name, &comm->watch);
+            if (status == VOLT_OK) {
+                *out = comm;
+                return VOLT_OK;
+            }
+            free(comm);
+            MPI_Comm_free(&mpi);
+            return volt_error_push(status, __FILE__, __LINE__, __func__, "called from here");
         }
     }
     free(comm);
@@ -129,9 +142,12 @@ int volt_comm_create(MPI_Comm parent, volt_comm **out) {
     VOLT_CHECK_ARG(parent != MPI_COMM_NULL);
     size_t piece_elements;
     VOLT_CHECK(read_piece_elements(&piece_elements));
+    int same = MPI_UNEQUAL;
+    VOLT_CHECK_MPI(MPI_Comm_compare(parent, MPI_COMM_WORLD, &same));
     MPI_Comm mpi;
     VOLT_CHECK_MPI(MPI_Comm_dup(parent, &mpi));
-    VOLT_CHECK(comm_wrap(mpi, piece_elements, out));
+    VOLT_CHECK(comm_wrap(mpi, piece_elements,
+                         same == MPI_IDENT || same == MPI_CONGRUENT ? "world" : "comm", out));
     return VOLT_OK;
 }
 
@@ -146,7 +162,7 @@ int volt_comm_split(volt_comm *parent, int color, int key, volt_comm **out) {
     MPI_Comm mpi;
     VOLT_CHECK_MPI(MPI_Comm_split(parent->mpi, color, key, &mpi));
     if (mpi == MPI_COMM_NULL) return VOLT_OK;
-    VOLT_CHECK(comm_wrap(mpi, parent->piece_elements, out));
+    VOLT_CHECK(comm_wrap(mpi, parent->piece_elements, "split", out));
     return VOLT_OK;
 }
 
@@ -157,13 +173,14 @@ int volt_comm_split_node(volt_comm *parent, volt_comm **out) {
     MPI_Comm mpi;
     VOLT_CHECK_MPI(MPI_Comm_split_type(parent->mpi, MPI_COMM_TYPE_SHARED, parent->rank,
                                        MPI_INFO_NULL, &mpi));
-    VOLT_CHECK(comm_wrap(mpi, parent->piece_elements, out));
+    VOLT_CHECK(comm_wrap(mpi, parent->piece_elements, "node", out));
     return VOLT_OK;
 }
 
 void volt_comm_destroy(volt_comm *comm) {
     if (!comm) return;
     volt_nccl_destroy(comm->nccl);
+    volt_watch_group_destroy(comm->watch);
     int finalized = 0;
     MPI_Finalized(&finalized);
     if (!finalized) MPI_Comm_free(&comm->mpi);
@@ -173,6 +190,10 @@ void volt_comm_destroy(volt_comm *comm) {
 int volt_comm_rank(const volt_comm *comm) { return comm->rank; }
 int volt_comm_size(const volt_comm *comm) { return comm->size; }
 MPI_Comm volt_comm_mpi(const volt_comm *comm) { return comm->mpi; }
+void volt_comm_set_name(volt_comm *comm, const char *name) {
+    volt_watch_group_set_name(comm->watch, name);
+}
+const char *volt_comm_name(const volt_comm *comm) { return volt_watch_group_name(comm->watch); }
 
 int volt_comm_enable_nccl(volt_comm *comm, int device) {
     VOLT_CHECK_ARG(comm);
@@ -366,8 +387,8 @@ static int finish_nccl(int status, volt_request *req, volt_request **request) {
 
 /* ---- collectives ------------------------------------------------------------------------ */
 
-int volt_comm_allreduce(volt_comm *comm, void *buf, size_t count, volt_dtype dtype,
-                        volt_reduce op, volt_request **request) {
+static int allreduce_post(volt_comm *comm, void *buf, size_t count, volt_dtype dtype,
+                          volt_reduce op, volt_request **request) {
     if (request) *request = NULL;
     VOLT_CHECK_ARG(comm);
     VOLT_CHECK_ARG(buf || count == 0);
@@ -402,8 +423,8 @@ int volt_comm_allreduce(volt_comm *comm, void *buf, size_t count, volt_dtype dty
     return finish_mpi(comm, op, buf, count, dtype, req, request);
 }
 
-int volt_comm_reduce_scatter(volt_comm *comm, const void *send, void *recv, size_t count,
-                             volt_dtype dtype, volt_reduce op, volt_request **request) {
+static int reduce_scatter_post(volt_comm *comm, const void *send, void *recv, size_t count,
+                               volt_dtype dtype, volt_reduce op, volt_request **request) {
     if (request) *request = NULL;
     VOLT_CHECK_ARG(comm);
     VOLT_CHECK_ARG((send && recv) || count == 0);
@@ -464,8 +485,8 @@ int volt_comm_reduce_scatter(volt_comm *comm, const void *send, void *recv, size
     return finish_mpi(comm, op, recv, count, dtype, req, request);
 }
 
-int volt_comm_allgather(volt_comm *comm, const void *send, void *recv, size_t count,
-                        volt_dtype dtype, volt_request **request) {
+static int allgather_post(volt_comm *comm, const void *send, void *recv, size_t count,
+                          volt_dtype dtype, volt_request **request) {
     if (request) *request = NULL;
     VOLT_CHECK_ARG(comm);
     VOLT_CHECK_ARG((send && recv) || count == 0);
@@ -534,8 +555,8 @@ int volt_comm_allgather(volt_comm *comm, const void *send, void *recv, size_t co
     return VOLT_OK;
 }
 
-int volt_comm_broadcast(volt_comm *comm, void *buf, size_t count, volt_dtype dtype, int root,
-                        volt_request **request) {
+static int broadcast_post(volt_comm *comm, void *buf, size_t count, volt_dtype dtype, int root,
+                          volt_request **request) {
     if (request) *request = NULL;
     VOLT_CHECK_ARG(comm);
     VOLT_CHECK_ARG(buf || count == 0);
@@ -572,7 +593,7 @@ int volt_comm_broadcast(volt_comm *comm, void *buf, size_t count, volt_dtype dty
     return VOLT_OK;
 }
 
-int volt_comm_barrier(volt_comm *comm, volt_request **request) {
+static int barrier_post(volt_comm *comm, volt_request **request) {
     if (request) *request = NULL;
     VOLT_CHECK_ARG(comm);
     volt_request *req;
@@ -586,11 +607,89 @@ int volt_comm_barrier(volt_comm *comm, volt_request **request) {
     return VOLT_OK;
 }
 
+/* ---- the watchdog's brackets ------------------------------------------------------------ */
+
+/* Every operation is numbered in its group as it is called (all ranks call them in the
+ * same order); a blocking one is bracketed while it runs, a non-blocking one while it is
+ * waited for. */
+
+typedef struct watch_ticket {
+    volt_watch_group *group;
+    const char *op, *type_name;
+    uint64_t seq;
+    size_t count;
+} watch_ticket;
+
+static watch_ticket watch_open(volt_comm *comm, const char *op, size_t count, volt_dtype dtype,
+                               volt_request **request) {
+    watch_ticket t = {comm->watch, op,
+                      count && (unsigned)dtype < VOLT_DTYPE_COUNT ? volt_dtype_name(dtype) : NULL,
+                      volt_watch_post(comm->watch), count};
+    if (!request) volt_watch_begin(t.group, t.op, t.seq, t.count, t.type_name);
+    return t;
+}
+
+static int watch_close(const watch_ticket *t, volt_request **request, int status) {
+    if (!request) {
+        volt_watch_end();
+    } else if (status == VOLT_OK && *request) {
+        (*request)->watch = t->group;
+        (*request)->watch_op = t->op;
+        (*request)->watch_type = t->type_name;
+        (*request)->watch_seq = t->seq;
+        (*request)->watch_count = t->count;
+    }
+    return status;
+}
+
+int volt_comm_allreduce(volt_comm *comm, void *buf, size_t count, volt_dtype dtype, volt_reduce op,
+                        volt_request **request) {
+    if (request) *request = NULL;
+    VOLT_CHECK_ARG(comm);
+    watch_ticket t = watch_open(comm, "all-reduce", count, dtype, request);
+    return watch_close(&t, request, allreduce_post(comm, buf, count, dtype, op, request));
+}
+
+int volt_comm_reduce_scatter(volt_comm *comm, const void *send, void *recv, size_t count,
+                             volt_dtype dtype, volt_reduce op, volt_request **request) {
+    if (request) *request = NULL;
+    VOLT_CHECK_ARG(comm);
+    watch_ticket t = watch_open(comm, "reduce-scatter", count, dtype, request);
+    return watch_close(&t, request,
+                       reduce_scatter_post(comm, send, recv, count, dtype, op, request));
+}
+
+int volt_comm_allgather(volt_comm *comm, const void *send, void *recv, size_t count,
+                        volt_dtype dtype, volt_request **request) {
+    if (request) *request = NULL;
+    VOLT_CHECK_ARG(comm);
+    watch_ticket t = watch_open(comm, "all-gather", count, dtype, request);
+    return watch_close(&t, request, allgather_post(comm, send, recv, count, dtype, request));
+}
+
+int volt_comm_broadcast(volt_comm *comm, void *buf, size_t count, volt_dtype dtype, int root,
+                        volt_request **request) {
+    if (request) *request = NULL;
+    VOLT_CHECK_ARG(comm);
+    watch_ticket t = watch_open(comm, "broadcast", count, dtype, request);
+    return watch_close(&t, request, broadcast_post(comm, buf, count, dtype, root, request));
+}
+
+int volt_comm_barrier(volt_comm *comm, volt_request **request) {
+    if (request) *request = NULL;
+    VOLT_CHECK_ARG(comm);
+    watch_ticket t = watch_open(comm, "barrier", 0, VOLT_F32, request);
+    return watch_close(&t, request, barrier_post(comm, request));
+}
+
 /* ---- completion ------------------------------------------------------------------------- */
 
 int volt_comm_wait(volt_request *request) {
     if (!request) return VOLT_OK;
     int status = VOLT_OK;
+    if (request->watch_op)
+        volt_watch_begin(request->watch, request->watch_op, request->watch_seq,
+                         request->watch_count, request->watch_type);
     if (request->nccl_event) {
         status = volt_nccl_event_wait(request->nccl_event);
         if (status != VOLT_OK)
@@ -600,6 +699,7 @@ int volt_comm_wait(volt_request *request) {
         if (code != MPI_SUCCESS)
             status = volt_mpi_error(code, "MPI_Waitall", __FILE__, __LINE__, __func__);
     }
+    if (request->watch_op) volt_watch_end();
     if (status == VOLT_OK && request->avg_divisor > 1)
         divide(request->avg_buf, request->avg_count, request->avg_dtype, request->avg_divisor);
     free(request);
@@ -625,7 +725,7 @@ int volt_comm_test(volt_request *request, int *done) {
 
 /* ---- agreement -------------------------------------------------------------------------- */
 
-int volt_comm_agree(volt_comm *comm, int local_status) {
+static int agree_body(volt_comm *comm, int local_status) {
     VOLT_CHECK_ARG(comm);
     /* The lowest failing rank, or size when every rank succeeded. */
     int lowest = local_status != VOLT_OK ? comm->rank : comm->size;
@@ -649,4 +749,10 @@ int volt_comm_agree(volt_comm *comm, int local_status) {
     verdict.message[sizeof verdict.message - 1] = '\0';
     return volt_error_push(verdict.status, __FILE__, __LINE__, __func__, "rank %d: %s",
                            lowest, verdict.message);
+}
+
+int volt_comm_agree(volt_comm *comm, int local_status) {
+    VOLT_CHECK_ARG(comm);
+    watch_ticket t = watch_open(comm, "agreement", 0, VOLT_F32, NULL);
+    return watch_close(&t, NULL, agree_body(comm, local_status));
 }

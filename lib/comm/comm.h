@@ -17,7 +17,12 @@
  * Agreement: before a collective that follows fallible local work (opening a file,
  * parsing a configuration), ranks call volt_comm_agree with their local status: all
  * ranks then fail together, each with the same message — the failing rank's own
- * message, prefixed with its rank — instead of some ranks waiting forever. */
+ * message, prefixed with its rank — instead of some ranks waiting forever.
+ *
+ * Timeouts: every operation is numbered in its group and every wait (a blocking call,
+ * volt_comm_wait) is watched by the watchdog (comm/watchdog.h), which ends the job with
+ * a message naming the operation and the ranks that did not arrive when a wait lasts
+ * longer than comm.timeout_s. Groups carry a name for those messages. */
 #ifndef VOLT_COMM_COMM_H
 #define VOLT_COMM_COMM_H
 
@@ -48,6 +53,10 @@ void volt_comm_destroy(volt_comm *comm);
 int volt_comm_rank(const volt_comm *comm);
 int volt_comm_size(const volt_comm *comm);
 MPI_Comm volt_comm_mpi(const volt_comm *comm);
+/* The name in the watchdog's messages: "world" (a group of MPI_COMM_WORLD's ranks),
+ * "comm" (of another communicator's), "split", "node", or what the owner set. */
+void volt_comm_set_name(volt_comm *comm, const char *name);
+const char *volt_comm_name(const volt_comm *comm);
 
 /* In place: buf (count elements) becomes the reduction over the group. */
 VOLT_NODISCARD int volt_comm_allreduce(volt_comm *comm, void *buf, size_t count, volt_dtype dtype,

@@ -37,6 +37,8 @@ int volt_hier_create(volt_comm *comm, volt_comm *node, volt_hier **out) {
         volt_hier_destroy(h);
         return VOLT_ERROR(status, "hierarchical all-reduce: cannot build the node groups");
     }
+    volt_comm_set_name(h->node, "hier.node");
+    volt_comm_set_name(h->cross, "hier.cross");
     int uniform = per_node[0] == -per_node[1];
     h->per_node = uniform ? per_node[0] : 0;
     h->nodes =

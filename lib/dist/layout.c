@@ -120,6 +120,8 @@ int volt_groups_create(volt_comm *world, const volt_layout *layout, volt_groups 
         volt_comm_destroy(dp);
         VOLT_CHECK(status);
     }
+    volt_comm_set_name(dp, "dp");
+    volt_comm_set_name(tp, "tp");
     out->world = world;
     out->dp = dp;
     out->tp = tp;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "comm/watchdog.h"
 #include "core/log.h"
 #include "ops/blas_info.h"
 #include "volt/version.h"
@@ -82,7 +83,9 @@ int volt_init(int *argc, char ***argv) {
     VOLT_CHECK_MPI(MPI_Initialized(&initialized));
     int provided = MPI_THREAD_SINGLE;
     if (!initialized) {
-        VOLT_CHECK_MPI(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
+        /* MULTIPLE lets the watchdog ask the other ranks who is missing (comm/watchdog.h);
+         * the rest needs FUNNELED */
+        VOLT_CHECK_MPI(MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided));
         runtime_owns_mpi = 1;
     } else {
         VOLT_CHECK_MPI(MPI_Query_thread(&provided)); /* the program started MPI itself */
@@ -107,6 +110,7 @@ int volt_init(int *argc, char ***argv) {
     library[strcspn(library, "\n,")] = '\0'; /* the first line, up to the first comma */
     snprintf(runtime_info.mpi_library, sizeof runtime_info.mpi_library, "%.127s", library);
     VOLT_CHECK(find_nodes(&runtime_info));
+    VOLT_CHECK(volt_watchdog_start());
     print_banner(&runtime_info);
     report_blas();
     return VOLT_OK;
@@ -146,6 +150,7 @@ void volt_print_version(FILE *out, const char *program) {
 }
 
 int volt_finalize(void) {
+    volt_watchdog_stop();
     if (runtime_owns_mpi) {
         int finalized = 0;
         VOLT_CHECK_MPI(MPI_Finalized(&finalized));

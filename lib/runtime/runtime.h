@@ -26,7 +26,9 @@ typedef struct volt_runtime_info {
     char mpi_library[128]; /* first line of MPI_Get_library_version */
 } volt_runtime_info;
 
-/* MPI_Init_thread with MPI_THREAD_FUNNELED; fails if the library provides less. */
+/* MPI_Init_thread asking for MPI_THREAD_MULTIPLE (the watchdog uses it), failing below
+ * MPI_THREAD_FUNNELED; starts the collective watchdog (comm/watchdog.h). volt_finalize
+ * stops it: a program calls it rather than MPI_Finalize. */
 VOLT_NODISCARD int volt_init(int *argc, char ***argv);
 VOLT_NODISCARD int volt_finalize(void);
 /* What volt_init found; zeros before it. */

@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "comm/watchdog.h"
 #include "core/log.h"
 #include "ops/ops.h"
 #include "runtime/runtime.h"
@@ -386,6 +387,10 @@ static int eval_loop(volt_trainer *t, volt_module *m, volt_loader *loader, long 
         VOLT_CHECK(read);
         if (done) break;
         t->batch_size = batch.size;
+        volt_watch_set_step(!validation ? "test batch"
+                            : keep      ? "validation batch"
+                                        : "sanity check batch",
+                            i);
         int status = validation ? ops->validation_step(m, &batch, i) : ops->test_step(m, &batch, i);
         volt_prof_add_flops(t->prof, volt_graph_flops(t->graph));
         t->batch_size = 0;
@@ -711,6 +716,7 @@ static int train_batch(volt_trainer *t, volt_module *m, fit_context *f, const vo
     const trainer_options *o = &t->options;
     *stepped = 0;
     t->batch_size = batch->size;
+    volt_watch_set_step("fit step", t->global_step);
     int ends_accumulation =
         (batch_idx + 1) % o->accumulate_grad_batches == 0 || batch_idx + 1 == f->train_batches;
     if (f->ddp) volt_ddp_set_sync(f->ddp, ends_accumulation);
@@ -1066,6 +1072,7 @@ static int predict_batches(volt_trainer *t, volt_module *m, volt_loader *loader,
         VOLT_CHECK(volt_loader_next(loader, t->graph, &batch, &done));
         if (done) break;
         t->batch_size = batch.size;
+        volt_watch_set_step("predict batch", i);
         volt_tensor *output =
             ops->predict_step ? ops->predict_step(m, &batch, i) : ops->forward(m, batch.x);
         int status = output

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "comm/watchdog.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "runtime/runtime.h"
@@ -103,6 +104,10 @@ static const key_decl trainer_keys[] = {
     {"strategy.hierarchical", VOLT_CONFIG_STRING, "auto",
      "DDP's all-reduce in two levels, inside then across nodes: auto (when there are "
      "several nodes with several ranks each), true (required) or false"},
+    {"comm.timeout_s", VOLT_CONFIG_FLOAT, "600",
+     "a collective that waits longer ends the job with a message naming it and the ranks "
+     "that did not arrive (0: wait forever); must exceed the longest time one rank works "
+     "while the others wait (data preparation, a checkpoint)"},
     {"optimizer.name", VOLT_CONFIG_STRING, "adamw",
      "adamw, adam or sgd (when the module has "
      "no configure_optimizers)"},
@@ -494,6 +499,11 @@ static int read_options(const volt_config *c, trainer_options *o) {
     VOLT_CHECK(volt_config_get_float(c, "strategy.bucket_mb", &o->bucket_mb));
     if (!(o->bucket_mb > 0) || !isfinite(o->bucket_mb))
         return VOLT_ERROR(VOLT_ERR_CONFIG, "strategy.bucket_mb = %g: expected > 0", o->bucket_mb);
+    VOLT_CHECK(volt_config_get_float(c, "comm.timeout_s", &o->comm_timeout_s));
+    if (!(o->comm_timeout_s >= 0) || !isfinite(o->comm_timeout_s))
+        return VOLT_ERROR(VOLT_ERR_CONFIG,
+                          "comm.timeout_s = %g: expected seconds >= 0 (0: no timeout)",
+                          o->comm_timeout_s);
 
     if (o->fast_dev_run > 0) {
         VOLT_CHECK(check_fast_dev_run_conflicts(c, o));
@@ -592,6 +602,7 @@ static int build_ranks(volt_trainer *t, MPI_Comm parent) {
     MPI_Initialized(&mpi_up);
     int world_size = 1;
     if (mpi_up) {
+        VOLT_CHECK(volt_watchdog_set_timeout(t->options.comm_timeout_s));
         VOLT_CHECK(volt_comm_create(parent, &t->world));
         t->rank = volt_comm_rank(t->world);
         world_size = volt_comm_size(t->world);

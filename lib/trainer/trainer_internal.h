@@ -98,6 +98,7 @@ typedef struct trainer_options {
     const char *strategy_text;
     double bucket_mb; /* strategy.bucket_mb */
     const char *hierarchical_text; /* strategy.hierarchical: auto, true or false */
+    double comm_timeout_s;         /* comm.timeout_s (0: none) */
 } trainer_options;
 
 struct volt_trainer {
