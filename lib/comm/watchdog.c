@@ -1,8 +1,12 @@
 /* lib/comm/watchdog.c — see watchdog.h.
  *
- * State: `wd` is shared by the main thread (begin, end, set_step, set_timeout) and the
- * watchdog thread, under wd.lock; the registry of groups (the questions name a group by
- * its number) under registry_lock. The thread holds neither while it calls MPI.
+ * State: what the main thread waits in (`live`) is a sequence lock that the main thread
+ * alone writes, with plain stores: its version is odd while it writes and grows by 2 with
+ * every change, so that the watchdog thread, which reads it ten times a second, knows a
+ * wait it has seen before by its version (and times it from the first sighting: no clock
+ * is read on the fast path). The timeout and the thread's stop flag are under wd.lock;
+ * the registry of groups (the questions name a group by its number) under
+ * registry_lock. The thread holds no lock while it calls MPI.
  *
  * Questions and answers travel on `census`, a duplicate of MPI_COMM_WORLD used by the
  * watchdog threads alone: each thread keeps one receive for a question posted (any
@@ -13,6 +17,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -60,32 +65,38 @@ typedef struct answer {
     char op[NAME_BYTES], group[NAME_BYTES], phase[NAME_BYTES];
 } answer;
 
-/* A copy of the current wait, taken under the lock. */
+/* A copy of the current wait, read from `live`. */
 typedef struct wait_view {
     int active;
     uint64_t group_id, seq;
     const char *op, *type_name;
     size_t count;
-    double since;
     const char *phase;
     long step;
 } wait_view;
 
 static struct {
+    _Atomic uint64_t version;
+    _Atomic int active;
+    _Atomic uint64_t group_id, seq;
+    _Atomic size_t count;
+    _Atomic(const char *) op, type_name, phase;
+    _Atomic long step;
+} live;
+
+static struct {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     double timeout_s;
-    wait_view wait;
-    const char *phase;
-    long step;
     int stop;
-} wd = {PTHREAD_MUTEX_INITIALIZER,
-        PTHREAD_COND_INITIALIZER,
-        VOLT_WATCHDOG_DEFAULT_TIMEOUT_S,
-        {0},
-        NULL,
-        -1,
-        0};
+} wd = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, VOLT_WATCHDOG_DEFAULT_TIMEOUT_S, 0};
+
+/* The wait the watchdog thread saw last (its version) and when it first saw it: the
+ * thread's own. */
+static struct {
+    uint64_t version;
+    double since;
+} seen;
 
 /* Thread-side state: written by start before the thread exists, read-only after, except
  * the question and answer buffers, which only the thread touches. */
@@ -176,7 +187,11 @@ void volt_watch_group_set_name(volt_watch_group *group, const char *name) {
 const char *volt_watch_group_name(const volt_watch_group *group) { return group->name; }
 
 uint64_t volt_watch_post(volt_watch_group *group) {
-    return group ? atomic_fetch_add(&group->posted, 1) : 0;
+    if (!group) return 0;
+    /* one thread posts a group's operations (MPI_THREAD_FUNNELED): no read-modify-write */
+    uint64_t n = atomic_load_explicit(&group->posted, memory_order_relaxed);
+    atomic_store_explicit(&group->posted, n + 1, memory_order_relaxed);
+    return n;
 }
 
 /* ---- the main thread's side ------------------------------------------------------------- */
@@ -198,31 +213,72 @@ double volt_watchdog_timeout(void) {
     return t;
 }
 
+#define RELAXED memory_order_relaxed
+
+/* The main thread's writes to `live`: between live_open and live_close. */
+static uint64_t live_open(void) {
+    uint64_t version = atomic_load_explicit(&live.version, RELAXED);
+    atomic_store_explicit(&live.version, version + 1, RELAXED);
+    atomic_thread_fence(memory_order_release);
+    return version;
+}
+
+static void live_close(uint64_t version) {
+    atomic_store_explicit(&live.version, version + 2, memory_order_release);
+}
+
+/* The watchdog thread's consistent copy of `live`; returns its version. */
+static uint64_t live_read(wait_view *w) {
+    for (;;) {
+        uint64_t before = atomic_load_explicit(&live.version, memory_order_acquire);
+        w->active = atomic_load_explicit(&live.active, RELAXED);
+        w->group_id = atomic_load_explicit(&live.group_id, RELAXED);
+        w->seq = atomic_load_explicit(&live.seq, RELAXED);
+        w->count = atomic_load_explicit(&live.count, RELAXED);
+        w->op = atomic_load_explicit(&live.op, RELAXED);
+        w->type_name = atomic_load_explicit(&live.type_name, RELAXED);
+        w->phase = atomic_load_explicit(&live.phase, RELAXED);
+        w->step = atomic_load_explicit(&live.step, RELAXED);
+        atomic_thread_fence(memory_order_acquire);
+        if (!(before & 1) && atomic_load_explicit(&live.version, RELAXED) == before) return before;
+        sched_yield();
+    }
+}
+
+/* Seconds the wait of `version` has lasted, counted from the first time this thread saw
+ * it (0 when there is no wait). */
+static double waited_seconds(const wait_view *w, uint64_t version) {
+    double now = volt_clock_seconds();
+    if (!w->active || version != seen.version) {
+        seen.version = version;
+        seen.since = now;
+    }
+    return w->active ? now - seen.since : 0;
+}
+
 void volt_watch_set_step(const char *phase, long step) {
-    pthread_mutex_lock(&wd.lock);
-    wd.phase = phase;
-    wd.step = step;
-    pthread_mutex_unlock(&wd.lock);
+    uint64_t version = live_open();
+    atomic_store_explicit(&live.phase, phase, RELAXED);
+    atomic_store_explicit(&live.step, step, RELAXED);
+    live_close(version);
 }
 
 void volt_watch_begin(volt_watch_group *group, const char *op, uint64_t seq, size_t count,
                       const char *type_name) {
-    double now = volt_clock_seconds();
-    pthread_mutex_lock(&wd.lock);
-    wd.wait = (wait_view){.active = 1,
-                          .group_id = group ? group->id : 0,
-                          .seq = seq,
-                          .op = op,
-                          .type_name = type_name,
-                          .count = count,
-                          .since = now};
-    pthread_mutex_unlock(&wd.lock);
+    uint64_t version = live_open();
+    atomic_store_explicit(&live.group_id, group ? group->id : 0, RELAXED);
+    atomic_store_explicit(&live.seq, seq, RELAXED);
+    atomic_store_explicit(&live.count, count, RELAXED);
+    atomic_store_explicit(&live.op, op, RELAXED);
+    atomic_store_explicit(&live.type_name, type_name, RELAXED);
+    atomic_store_explicit(&live.active, 1, RELAXED);
+    live_close(version);
 }
 
 void volt_watch_end(void) {
-    pthread_mutex_lock(&wd.lock);
-    wd.wait.active = 0;
-    pthread_mutex_unlock(&wd.lock);
+    uint64_t version = live_open();
+    atomic_store_explicit(&live.active, 0, RELAXED);
+    live_close(version);
 }
 
 /* ---- answering ---------------------------------------------------------------------------- */
@@ -236,11 +292,8 @@ static void make_answer(const question *q, answer *a) {
     memset(a, 0, sizeof *a);
     a->posted = -1;
     char wait_group[NAME_BYTES] = "";
-    pthread_mutex_lock(&wd.lock);
-    wait_view w = wd.wait;
-    const char *phase = wd.phase;
-    long step = wd.step;
-    pthread_mutex_unlock(&wd.lock);
+    wait_view w;
+    uint64_t version = live_read(&w);
     pthread_mutex_lock(&registry_lock);
     for (const volt_watch_group *g = registry; g; g = g->next) {
         if (g->id == q->group_id) a->posted = (int64_t)atomic_load(&g->posted);
@@ -250,12 +303,12 @@ static void make_answer(const question *q, answer *a) {
     a->waiting = w.active;
     if (w.active) {
         a->wait_seq = w.seq;
-        a->waited_s = volt_clock_seconds() - w.since;
+        a->waited_s = waited_seconds(&w, version);
         copy_name(a->op, w.op);
         copy_name(a->group, wait_group);
     }
-    a->step = step;
-    copy_name(a->phase, phase);
+    a->step = w.step;
+    copy_name(a->phase, w.phase);
 }
 
 /* Answers every question that has arrived. */
@@ -407,8 +460,7 @@ static void exit_now(int signal_number) {
 }
 
 /* Reports the expired wait w and ends the job. */
-_Noreturn static void time_out(const wait_view *w, double timeout_s) {
-    double waited = volt_clock_seconds() - w->since;
+_Noreturn static void time_out(const wait_view *w, double waited, double timeout_s) {
     text *t = calloc(1, sizeof *t);
     static text fallback;
     if (!t) t = &fallback;
@@ -482,14 +534,13 @@ static void *watchdog_main(void *unused) {
         struct timespec until = monotonic_after(tick);
         pthread_cond_timedwait(&wd.wake, &wd.lock, &until);
         if (wd.stop) break;
-        wait_view w = wd.wait;
-        w.phase = wd.phase;
-        w.step = wd.step;
         double timeout = wd.timeout_s;
         pthread_mutex_unlock(&wd.lock);
         if (th.can_ask) serve_questions();
-        if (w.active && timeout > 0 && volt_clock_seconds() - w.since > timeout)
-            time_out(&w, timeout);
+        wait_view w;
+        uint64_t version = live_read(&w);
+        double waited = waited_seconds(&w, version);
+        if (w.active && timeout > 0 && waited > timeout) time_out(&w, waited, timeout);
         pthread_mutex_lock(&wd.lock);
     }
     pthread_mutex_unlock(&wd.lock);
