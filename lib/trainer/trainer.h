@@ -21,7 +21,8 @@
  *   strategy.bucket_mb (25: DDP's gradient bucket size, MB), strategy.hierarchical ("auto":
  *   DDP averages in two levels, inside then across nodes, when every dp group sits on
  *   several nodes with several ranks on each; "true": required, DDP only; "false": flat;
- *   dist/hierarchical.h).
+ *   dist/hierarchical.h). comm.timeout_s (600: a collective that waits longer ends the
+ *   job, naming the ranks that did not arrive; 0: never; comm/watchdog.h).
  *   With dp > 1, data.batch_size
  *   is per rank (the global batch is batch_size * dp) and gradients are averaged over the
  *   global batch; zero1 shards the optimizer state (gradient_clip_algorithm "value" is
