@@ -28,10 +28,11 @@
 #     Essential ones, with what they depend on (libc6, libgcc-s1, libstdc++6, zlib1g,
 #     libssl3, ...): what debootstrap --variant=minbase and the distribution's container
 #     images, CUDA's among them, have; the C library cannot be moved into a prefix anyway;
-#   * the compilers: build-essential (gcc, g++, make, libc6-dev) and gfortran, with what
-#     they depend on. A compiler does not work from a dpkg -x prefix, and the node needs
-#     its own to build Volt (a CUDA development image has it: nvcc needs one); gfortran is
-#     only there because libopenmpi-dev asks for it (mpifort), and Volt is C.
+#   * the C toolchain: build-essential (gcc, g++, make, libc6-dev) with what it depends
+#     on. A compiler does not work from a dpkg -x prefix, and the node needs its own to
+#     build Volt (a CUDA development image has one: nvcc needs it);
+#   * gfortran-N alone (not libgfortran5): libopenmpi-dev asks for it, for mpifort; Volt
+#     is C.
 # DIR/base.txt lists the base set the bundle assumed. The node's glibc must be at least
 # the newest one the bundled packages ask for: unpack checks that.
 #
@@ -47,7 +48,10 @@ ROOTS=(
   zlib1g-dev                            # .gz input files (volt-data)
   pkg-config                            # CMake finds libyaml with it
 )
-BASE_EXTRA=(build-essential gfortran)   # with Priority: required and Essential packages
+BASE_EXTRA=(build-essential)           # with the Priority: required and Essential packages
+# pretended present without what they depend on: libopenmpi-dev asks for a Fortran
+# compiler (mpifort), but Volt is C; its runtime libgfortran5 is bundled (OpenBLAS needs it)
+NOT_NEEDED='^gfortran(-[0-9]+)?$'
 MANIFEST_HEADER="# offline-deps.sh bundle"
 
 me=${0##*/}
@@ -73,13 +77,20 @@ simulated_installs() {
   sed -nE 's/^Inst ([^ :]+)(:[^ ]+)? (\[[^]]*\] )?\(([^ ]+) .*\[([^]]+)\]\).*$/\1 \4 \5/p'
 }
 
-# stanzas of the available packages named in NAMES_FILE ("name version arch" lines), as an
-# installed system's status file
+# status_of NAMES AVAILABLE: the stanzas of AVAILABLE (apt-cache dumpavail) named in NAMES
+# ("name version arch" lines), and those matching $NOT_NEEDED without their dependencies, as
+# an installed system's status file
 status_of() {
-  awk 'FNR == NR { want[$1] = 1; next }
-       { split($1, field, " ") }
-       (field[2] in want) && !(field[2] in seen) {
-         seen[field[2]] = 1; print $0; print "Status: install ok installed"; print "" }' \
+  awk -v bare="$NOT_NEEDED" 'FNR == NR { want[$1] = 1; next }
+       { split($1, field, " "); name = field[2] }
+       name in seen { next }
+       name in want { seen[name] = 1; print $0; print "Status: install ok installed\n"; next }
+       name ~ bare {
+         seen[name] = 1
+         for (i = 1; i <= NF; i++)
+           if ($i ~ /^Version: /) print "Version: 9999:0"  # not the archive'"'"'s: apt would
+           else if ($i !~ /^(Pre-Depends|Depends|Recommends): /) print $i  # take its Depends
+         print "Status: install ok installed\n" }' \
     "$1" RS="" FS="\n" "$2"
 }
 
@@ -222,6 +233,7 @@ bundle() {
   } > "$dir/manifest.txt"
   {
     echo "# the base set this bundle assumes on the node (not bundled): package version architecture"
+    echo "# (and packages matching $NOT_NEEDED, without their dependencies)"
     cat "$tmp/base"
   } > "$dir/base.txt"
   if [[ $(realpath "$0") != $(realpath -m "$dir/offline-deps.sh") ]]; then
@@ -429,14 +441,16 @@ export OPAL_SYSCONFDIR="\$OFFLINE_DEPS_PREFIX/etc/openmpi"
 EOF
     if [[ -n $triplet ]]; then
       cat << EOF
-# and the libraries it loads plugins of: PMIx, hwloc
-export PMIX_PREFIX="\$OFFLINE_DEPS_PREFIX/usr/lib/$triplet/pmix2"
+# and the libraries it loads plugins of: PMIx (its components and pmix-mca-params.conf), hwloc
+export PMIX_PKGLIBDIR="\$OFFLINE_DEPS_PREFIX/usr/lib/$triplet/pmix2/lib/pmix"
+export PMIX_MCA_mca_base_component_path="\$PMIX_PKGLIBDIR"
+export PMIX_SYSCONFDIR="\$OFFLINE_DEPS_PREFIX/usr/lib/$triplet/pmix2/share"
 export HWLOC_PLUGINS_PATH="\$OFFLINE_DEPS_PREFIX/usr/lib/$triplet/hwloc"
 EOF
     fi
   } > "$prefix/env.sh"
   cp "$dir/manifest.txt" "$prefix/.offline-deps"
-  echo "$me: ${#debs[@]} packages unpacked into $prefix ($made alternatives links)"
+  echo "$me: ${#debs[@]} packages unpacked into $prefix ($made alternatives links made)"
   echo "$me: use them with: . $prefix/env.sh"
 }
 
