@@ -122,7 +122,9 @@ for d in /usr/lib/*/openmpi /usr/lib/*/pmix2 /usr/lib/*/hdf5 /usr/lib/*/openblas
   /etc/openmpi; do
   [[ -d $d ]] && hide+=("$d")
 done
-if ((${#hide[@]})) && unshare --mount --propagation private true 2> /dev/null; then
+# shellcheck disable=SC2016  # expanded by the inner shell
+if ((${#hide[@]})) && unshare --mount --propagation private \
+  sh -c 'mount -t tmpfs -o size=1m,ro none "$1"' sh "${hide[0]}" 2> /dev/null; then
   step "again, with the system's ${hide[*]} hidden"
   export -f run_probe fail
   export probe work
