@@ -33,7 +33,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=$(realpath -m "${1:-build-bench}")
-out=$(realpath -m "${2:-bench/results}")
+out_given=${2:-bench/results}
+out=$(realpath -m "$out_given")
 data=$(realpath -m "${VOLT_DEMO_DATA:-data/fashion_mnist.h5}")
 node_counts=${NODES:-2 4}
 per_node=${PER_NODE:-2}
@@ -55,6 +56,8 @@ mkdir -p "$out/logs"
 notes=$out/notes.txt
 : >"$notes"
 note() { echo "multinode.sh: $*" >&2; echo "$*" >>"$notes"; }
+# vcluster's messages without the state folder's path (the logs are committed results)
+unstated() { sed -e 's/, state [^ ]*$//' -e 's/ state [^ ]*$//'; }
 
 # --- can a cluster run here? ----------------------------------------------------------------
 why=""
@@ -107,7 +110,8 @@ for nodes in $node_counts; do
   echo "multinode.sh: $nodes nodes x $per_node ranks ($((nodes * per_node)) ranks on $cores cores)"
   cluster_up=1
   rc=0
-  "$vcluster" --state "$state" up "$nodes" 2>"$out/logs/up_$nodes.txt" >&2 || rc=$?
+  "$vcluster" --state "$state" up "$nodes" 2>&1 | unstated >"$out/logs/up_$nodes.txt" ||
+    rc=$?
   if [ "$rc" -ne 0 ]; then
     cat "$out/logs/up_$nodes.txt" >&2
     if [ "$rc" -eq 77 ]; then
@@ -140,7 +144,7 @@ for nodes in $node_counts; do
     "$vcluster" --state "$state" shape --rate "$rate" >>"$out/logs/shape_$nodes.txt" 2>&1 ||
       { cat "$out/logs/shape_$nodes.txt" >&2; exit 1; }
   fi
-  "$vcluster" --state "$state" status >>"$out/logs/shape_$nodes.txt" 2>&1
+  "$vcluster" --state "$state" status 2>&1 | unstated >>"$out/logs/shape_$nodes.txt"
 
   echo "multinode.sh: $nodes nodes, bench_hier_comm up to $largest_mb MB"
   mkdir -p "$work/comm"
@@ -164,4 +168,4 @@ for nodes in $node_counts; do
   teardown
 done
 column -s, -t "$steps_csv"
-echo "written: $out/hier_comm_*nodes.csv, $steps_csv"
+echo "written: $out_given/hier_comm_*nodes.csv, $out_given/mlp_steps.csv"
