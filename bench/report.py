@@ -17,6 +17,8 @@ import os
 import statistics
 import sys
 
+from scaling_model import fit_alpha_beta, rate_words
+
 
 def read_rows(path):
     with open(path, newline="") as f:
@@ -380,6 +382,122 @@ def torch_mlp(folder):
     return ("Against PyTorch (`bench_mlp_epoch`, `bench/torch_mlp.py`)", text, t)
 
 
+def size_label(size):
+    return "%d KB" % (size >> 10) if size < (1 << 20) else "%d MB" % (size >> 20)
+
+
+def multinode(folder):
+    """bench/multinode.sh: bench_hier_comm per node count, the MLP's step times, and the
+    alpha-beta fit of the flat all-reduce, each over the invocations."""
+    base = os.path.join(folder, "multinode")
+    if not os.path.isdir(base):
+        return None
+    notes = []
+    for path in sorted(glob.glob(os.path.join(base, "rep*", "notes.txt"))):
+        with open(path) as f:
+            notes += [line.strip() for line in f if line.strip() not in notes and line.strip()]
+    comm_reps = {}  # nodes -> [rows of one invocation]
+    for path in sorted(glob.glob(os.path.join(base, "rep*", "hier_comm_*nodes.csv"))):
+        rows = read_rows(path)
+        if rows:
+            comm_reps.setdefault(int(rows[0]["nodes"]), []).append(rows)
+    steps = [dict(r, invocation=i)  # the pairs' rows, each marked with its invocation
+             for i, p in enumerate(rep_files(folder, "multinode", "mlp_steps.csv"))
+             for r in read_rows(p)]
+    title = "Flat against hierarchical all-reduce on simulated nodes (`bench/multinode.sh`)"
+    if not comm_reps:
+        return (title, "Not run: %s" % ("; ".join(notes) or "no bench_hier_comm CSV in "
+                                           "multinode/ (see its log.txt)"), None)
+    machine_cores = int(read_machine(folder).get("cores") or os.cpu_count() or 1)
+    t = Table()
+    summary = []
+    verdicts = []  # per node count: -1 hier slower, 1 faster, 0 unclear (sizes and MLP agree)
+    for nodes in sorted(comm_reps):
+        reps = comm_reps[nodes]
+        first = reps[0]
+        per_node = int(first[0]["ranks_per_node"])
+        ranks = nodes * per_node
+        ratios = []
+        for i, row in enumerate(first):
+            flat = statistics.median(float(r[i]["flat_busbw_gbps"]) for r in reps)
+            hier = statistics.median(float(r[i]["hier_busbw_gbps"]) for r in reps)
+            values = [float(r[i]["hier_over_flat"]) for r in reps]
+            ratios.append(statistics.median(values))
+            t.add("%d nodes, %s: hier / flat (flat %s, hier %s GB/s)" % (
+                nodes, size_label(int(row["bytes"])), fmt(flat, 3), fmt(hier, 3)),
+                "bus bandwidth ratio", values)
+        fits = [fit_alpha_beta(ranks, {int(r["bytes"]): float(r["flat_median_us"]) * 1e-6
+                                       for r in rows}) for rows in reps]
+        t.add("%d nodes: alpha of the flat all-reduce (fit, p = %d)" % (nodes, ranks),
+              "us per ring step", [f[0] * 1e6 for f in fits], digits=1)
+        t.add("%d nodes: beta of the flat all-reduce (fit)" % nodes, "GB/s",
+              [f[1] / 1e9 for f in fits])
+        mine = [r for r in steps if int(r["nodes"]) == nodes]
+        by = {h: [r for r in mine if r["hierarchical"] == h] for h in ("false", "true")}
+        step = {h: [float(r["step_ms_median"]) for r in by[h]] for h in by}
+        wait = {h: [float(r["allreduce_wait_ms_median"]) for r in by[h]] for h in by}
+        pairs = [(f, h) for f in by["false"] for h in by["true"]
+                 if (f["pair"], f["invocation"]) == (h["pair"], h["invocation"])]
+        for h, label in (("false", "flat"), ("true", "hierarchical")):
+            t.add("%d nodes: MLP step, strategy.hierarchical=%s" % (nodes, h), "ms/step",
+                  step[h])
+            t.add("%d nodes: of it, waiting for the gradient all-reduce (%s)" % (nodes, label),
+                  "ms/step", wait[h])
+        step_ratios = [float(h["step_ms_median"]) / float(f["step_ms_median"])
+                       for f, h in pairs]
+        t.add("%d nodes: MLP step, hierarchical / flat" % nodes, "step time ratio",
+              step_ratios)
+        faster = sum(1 for r in ratios if r > 1.02)
+        slower = sum(1 for r in ratios if r < 0.98)
+        line_rate = rate_words(first[0]["rate"])[1]
+        best_flat = max(statistics.median(float(r[i]["flat_busbw_gbps"]) for r in reps)
+                        for i in range(len(first)))
+        mlp = statistics.median(step_ratios) if step_ratios else 1.0
+        verdicts.append(-1 if slower > faster and mlp > 1.02 else
+                        1 if faster > slower and mlp < 0.98 else 0)
+        summary.append(
+            "at %d nodes (%d ranks on %d cores%s) the two-level all-reduce was faster at %d "
+            "of %d sizes and slower at %d (hier/flat bandwidth %.2f to %.2f), the flat one "
+            "peaked at %.2f GB/s bus bandwidth%s, and the MLP step with "
+            "strategy.hierarchical=true took %s the time of the flat one" % (
+                nodes, ranks, machine_cores,
+                ", oversubscribed" if ranks > machine_cores else "", faster, len(ratios),
+                slower, min(ratios), max(ratios), best_flat,
+                " (the link's line rate: %.2f GB/s)" % (line_rate / 1e9) if line_rate else "",
+                "%.2fx" % statistics.median(step_ratios) if step_ratios else "(not measured)"))
+    first = next(iter(comm_reps.values()))[0][0]
+    rate, delay = first["rate"], first["delay"]
+    text = ("`bench_hier_comm` times `volt_comm_allreduce` (flat) and `volt_hier_allreduce` "
+            "(reduce-scatter in the node, all-reduce across nodes, all-gather in the node) in "
+            "turn on the same buffer, f32 sum, the slowest rank per repetition, medians; bus "
+            "bandwidth 2(p-1)/p bytes/time with p all the ranks, so hier/flat above 1 means "
+            "the two-level one is faster. Then the MLP of `configs/fashion_mnist_mlp.yaml` "
+            "(784-256-10, per-rank batch 64, gradients 0.81 MB in one bucket) is fitted with "
+            "strategy.hierarchical false and true in turn, each step as long as its slowest "
+            "rank, the median over the steps after the first 5. The nodes are "
+            "`tests/cluster/vcluster`'s network namespaces on this one machine, joined by a "
+            "bridge, each node's link shaped with tc to %s (a token bucket of 1 ms of "
+            "traffic: a burst smaller than that after a pause leaves at the machine's speed), "
+            "added delay: %s; every node's ranks, their shared-memory copies and the "
+            "simulated network's packets share this machine's %d cores. The alpha and beta "
+            "rows fit the flat all-reduce's times as `bench/scaling_model.py` fits "
+            "bench_comm's (its assumptions show them next to the stated InfiniBand)." % (
+                rate_words(rate)[0], delay, machine_cores))
+    if notes:
+        text += " Notes: " + "; ".join(notes) + "."
+    text += "\n\nHere " + "; ".join(summary)
+    if all(v == -1 for v in verdicts):
+        text += (": on these simulated nodes the two-level all-reduce costs more than it "
+                 "saves, at every node count measured.")
+    elif all(v == 1 for v in verdicts):
+        text += ": on these simulated nodes the two-level all-reduce pays off at every node "
+        text += "count measured."
+    else:
+        text += (": no consistent winner over the sizes, node counts and the MLP step; the "
+                 "min and max columns say how much of it is noise.")
+    return (title, text, t)
+
+
 # --- the report ----------------------------------------------------------------------------
 
 def read_machine(folder):
@@ -445,7 +563,7 @@ def main():
 
     sections = []
     for part in (torch_mlp, gemm_adamw, mlp_step, trainer_overhead, comm, scaling, ckpt_io,
-                 tensor_parallel):
+                 tensor_parallel, multinode):
         result = part(folder)
         if isinstance(result, list):
             sections.extend(result)
@@ -454,8 +572,9 @@ def main():
     for title, text, table in sections:
         out.append("## %s\n" % title)
         out.append(text + "\n")
-        out.append(table.markdown())
-        out.append("")
+        if table:
+            out.append(table.markdown())
+            out.append("")
     for png, caption in (("torch_mlp.png", "Volt against PyTorch"),
                          ("summary.png", "GEMM, AdamW and the MLP step"),
                          ("comm.png", "all-reduce bus bandwidth"),

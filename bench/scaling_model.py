@@ -31,10 +31,18 @@ rail, all-gather inside the node):
 On this machine the model is checked against bench_scaling's DDP and ZeRO-1 steps (weak
 scaling) at each rank count that bench_comm measured too.
 
+--network-csv takes bench_hier_comm's CSVs (bench/multinode.sh: simulated nodes of
+tests/cluster/vcluster on this one machine, links shaped with tc) and fits alpha and beta
+to their flat all-reduce times in the same way, p being all the ranks; the assumptions
+then show that link next to the stated InfiniBand one. The projection keeps the stated
+network.
+
     scaling_model.py --out DIR [--comm comm.csv ...] [--scaling scaling.csv ...]
-                     [--no-plot] [network and model knobs, see --help]
+                     [--network-csv hier_comm.csv ...] [--no-plot]
+                     [network and model knobs, see --help]
 Writes DIR/scaling_model.md (assumptions, calibration, check, projection),
-DIR/scaling_model.csv and DIR/scaling_model.png (matplotlib; --no-plot without it).
+DIR/scaling_model.csv, DIR/network_fit.csv (with --network-csv: one row per cluster
+shape) and DIR/scaling_model.png (matplotlib; --no-plot without it).
 """
 import argparse
 import csv
@@ -85,6 +93,55 @@ def fit_alpha_beta(p, times):
     beta = 2.0 * (p - 1) / p / b
     errors = {n: (a + b * n) / t - 1 for n, t in times.items()}
     return alpha, beta, errors
+
+
+def network_fits(hier_comm_csvs):
+    """alpha-beta of the flat all-reduce on simulated nodes, one fit per cluster shape:
+    {(nodes, ranks_per_node, rate, delay): (alpha, beta, errors)}; each size's time is the
+    median over the files of bench_hier_comm's medians; p = nodes x ranks_per_node."""
+    samples = {}
+    for path in hier_comm_csvs:
+        for row in read_rows(path):
+            key = (int(row["nodes"]), int(row["ranks_per_node"]), row["rate"], row["delay"])
+            samples.setdefault(key, {}).setdefault(int(row["bytes"]), []).append(
+                float(row["flat_median_us"]) * 1e-6)
+    return {key: fit_alpha_beta(key[0] * key[1],
+                                {n: statistics.median(v) for n, v in sorted(by_n.items())})
+            for key, by_n in sorted(samples.items()) if key[0] * key[1] > 1}
+
+
+def rate_words(rate):
+    """tc's rate (10gbit) as a reader writes it (10 Gbit/s), and in bytes per second."""
+    units = {"bit": ("bit/s", 1), "kbit": ("kbit/s", 1e3), "mbit": ("Mbit/s", 1e6),
+             "gbit": ("Gbit/s", 1e9), "tbit": ("Tbit/s", 1e12)}
+    number = rate.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = units.get(rate[len(number):])
+    if not number or not unit:
+        return rate, None
+    return "%s %s" % (number, unit[0]), float(number) * unit[1] / 8
+
+
+def network_summary(fits):
+    """The assumptions' row of the simulated link: (label, text)."""
+    rates = sorted({key[2] for key in fits})
+    delays = sorted({key[3] for key in fits})
+    label = "between nodes, measured on simulated nodes (%s shaped veth, one machine)" % (
+        ", ".join(rate_words(r)[0] for r in rates))
+    parts = []
+    for (nodes, per_node, rate, delay), (alpha, beta, errors) in sorted(fits.items()):
+        parts.append("%d nodes x %d ranks: alpha %.1f us per ring step, beta %.2f GB/s "
+                     "(fit error %+.0f%% to %+.0f%%)" % (
+                         nodes, per_node, alpha * 1e6, beta / 1e9, 100 * min(errors.values()),
+                         100 * max(errors.values())))
+    line_rates = [rate_words(r) for r in rates]
+    text = ("%s; fitted to bench_hier_comm's flat all-reduce (p = all the ranks) on "
+            "tests/cluster/vcluster's network namespaces, every node on this machine's cores; "
+            "line rate %s; added delay: %s" % (
+                "; ".join(parts),
+                ", ".join("%.2f GB/s" % (b / 1e9) for _, b in line_rates if b) or "?",
+                ", ".join("none (not asked for, or tc's netem missing)" if d == "none"
+                          else d for d in delays)))
+    return label, text
 
 
 def interpolate(times, n):
@@ -207,6 +264,8 @@ def main():
     ap.add_argument("--comm", nargs="+", default=[os.path.join(here, "results", "comm.csv")])
     ap.add_argument("--scaling", nargs="+",
                     default=[os.path.join(here, "results", "scaling.csv")])
+    ap.add_argument("--network-csv", nargs="+", default=[],
+                    help="bench_hier_comm's CSVs from simulated nodes (bench/multinode.sh)")
     ap.add_argument("--no-plot", action="store_true")
     ap.add_argument("--gpus-per-node", type=int, default=8)
     ap.add_argument("--nvlink-gbs", type=float, default=450.0,
@@ -234,6 +293,7 @@ def main():
     if not fits:
         raise SystemExit("scaling_model.py: no all-reduce times with more than one rank in %s"
                          % " ".join(args.comm))
+    measured_links = network_fits(args.network_csv)
     steps_by_ranks, numel, batch = scaling_measurements(args.scaling)
     # the 1-rank step (a) from the 2-rank invocation (its other rank has a core of its own)
     steps = steps_by_ranks.get(2) or steps_by_ranks[min(steps_by_ranks)]
@@ -301,6 +361,16 @@ def main():
                    ddp_p_measured_ar),
                   ("ZeRO-1, %d ranks (d)" % p, measured["d"], zero_p, None)]
 
+    if measured_links:
+        with open(os.path.join(args.out, "network_fit.csv"), "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["nodes", "ranks_per_node", "rate", "delay", "alpha_us", "beta_gbps",
+                        "fit_error_min", "fit_error_max"])
+            for (nodes, per_node, rate, delay), (alpha, beta, errors) in measured_links.items():
+                w.writerow([nodes, per_node, rate, delay, round(alpha * 1e6, 3),
+                            round(beta / 1e9, 4), round(min(errors.values()), 4),
+                            round(max(errors.values()), 4)])
+
     with open(os.path.join(args.out, "scaling_model.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
@@ -321,6 +391,8 @@ def main():
               "either 1 NIC per GPU (%.1f GB/s per GPU) or 1 NIC per node (%.2f GB/s per "
               "GPU) |" % (args.ib_gbits, args.alpha_ib_us, nic / 1e9,
                          nic / args.gpus_per_node / 1e9))
+    if measured_links:
+        md.append("| %s | %s |" % network_summary(measured_links))
     md.append("| DDP | buckets of %.0f MB all-reduced as backward produces them (backward = 2/3 "
               "of compute, buckets ready evenly through it), one channel; optimizer on every "
               "rank |" % args.bucket_mb)
