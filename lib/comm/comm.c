@@ -682,6 +682,12 @@ int volt_comm_barrier(volt_comm *comm, volt_request **request) {
     return watch_close(&t, request, barrier_post(comm, request));
 }
 
+void volt_comm_watch_begin(volt_comm *comm, const char *what) {
+    volt_watch_begin(comm->watch, what, volt_watch_post(comm->watch), 0, NULL);
+}
+
+void volt_comm_watch_end(void) { volt_watch_end(); }
+
 /* ---- completion ------------------------------------------------------------------------- */
 
 int volt_comm_wait(volt_request *request) {

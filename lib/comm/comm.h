@@ -74,6 +74,12 @@ VOLT_NODISCARD int volt_comm_broadcast(volt_comm *comm, void *buf, size_t count,
                                        int root, volt_request **request);
 VOLT_NODISCARD int volt_comm_barrier(volt_comm *comm, volt_request **request);
 
+/* For a collective made outside these calls (MPI directly on volt_comm_mpi(comm)):
+ * numbers it in comm's group and lets the watchdog time it, from begin to end. Every
+ * rank of the group brackets the same calls in the same order. The calling thread only. */
+void volt_comm_watch_begin(volt_comm *comm, const char *what);
+void volt_comm_watch_end(void);
+
 /* Waits for a request and frees it; a NULL request is done. */
 VOLT_NODISCARD int volt_comm_wait(volt_request *request);
 /* Lets MPI progress a request without blocking; *done = 1 when it has completed (it

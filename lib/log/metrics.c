@@ -449,15 +449,19 @@ static int report_mismatch(volt_comm *comm, const char *mine, int taking_part, c
         free(lengths), free(offsets);
         return VOLT_ERROR(VOLT_ERR_NOMEM, "out of memory comparing metric names");
     }
+    volt_comm_watch_begin(comm, "all-gather of metric names");
     int status = MPI_Allgather(&length, 1, MPI_INT, lengths, 1, MPI_INT, mpi);
+    volt_comm_watch_end();
     int total = 0;
     for (int r = 0; r < size; r++) {
         offsets[r] = total;
         total += lengths[r];
     }
     char *all = malloc((size_t)total + 1);
+    volt_comm_watch_begin(comm, "all-gather of metric names");
     if (status == MPI_SUCCESS && all)
         status = MPI_Allgatherv(mine, length, MPI_CHAR, all, lengths, offsets, MPI_CHAR, mpi);
+    volt_comm_watch_end();
     if (status != MPI_SUCCESS || !all) {
         free(all), free(lengths), free(offsets);
         return VOLT_ERROR(VOLT_ERR_ARG, "the ranks logged different %s metric names", what);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "comm/watchdog.h"
 #include "core/clock.h"
 
 #ifdef VOLT_HAVE_PAPI
@@ -357,8 +358,10 @@ int volt_prof_report(volt_prof *prof, MPI_Comm comm, FILE *out) {
     /* the same tree on every rank: compare the counts of rows and events */
     int shape[2] = {n, events}, lowest[2] = {n, events}, highest[2] = {n, events};
     if (comm != MPI_COMM_NULL) {
+        volt_watch_begin(NULL, "profiler report reductions", 0, 0, NULL);
         MPI_Allreduce(shape, lowest, 2, MPI_INT, MPI_MIN, comm);
         MPI_Allreduce(shape, highest, 2, MPI_INT, MPI_MAX, comm);
+        volt_watch_end();
     }
     if (lowest[0] != highest[0] || lowest[1] != highest[1])
         return VOLT_ERROR(VOLT_ERR_ARG,
@@ -389,6 +392,7 @@ int volt_prof_report(volt_prof *prof, MPI_Comm comm, FILE *out) {
     long count_max[VOLT_PROF_MAX_REGIONS];
     for (int i = 0; i < n; i++) count_max[i] = prof->regions[i].count;
     if (comm != MPI_COMM_NULL) {
+        volt_watch_begin(NULL, "profiler report reductions", 0, 0, NULL);
         MPI_Reduce(mine, maxs, n * PER_ROW, MPI_DOUBLE, MPI_MAX, 0, comm);
         MPI_Reduce(mine, mins, n * PER_ROW, MPI_DOUBLE, MPI_MIN, 0, comm);
         MPI_Reduce(mine, sums, n * PER_ROW, MPI_DOUBLE, MPI_SUM, 0, comm);
@@ -399,6 +403,7 @@ int volt_prof_report(volt_prof *prof, MPI_Comm comm, FILE *out) {
         long counts[VOLT_PROF_MAX_REGIONS];
         for (int i = 0; i < n; i++) counts[i] = prof->regions[i].count;
         MPI_Reduce(counts, count_max, n, MPI_LONG, MPI_MAX, 0, comm);
+        volt_watch_end();
     } else {
         memcpy(maxs, mine, (size_t)n * PER_ROW * sizeof(double));
         memcpy(mins, mine, (size_t)n * PER_ROW * sizeof(double));

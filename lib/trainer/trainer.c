@@ -1106,7 +1106,10 @@ static int gather_predictions(volt_trainer *t, const char *rows, size_t size, FI
         return VOLT_ERROR(VOLT_ERR_NOMEM, "out of memory gathering predictions");
     }
     int status = VOLT_OK;
-    VOLT_CHECK_MPI(MPI_Gather(&length, 1, MPI_INT, lengths, 1, MPI_INT, 0, mpi));
+    volt_comm_watch_begin(t->world, "gather of prediction sizes");
+    int code = MPI_Gather(&length, 1, MPI_INT, lengths, 1, MPI_INT, 0, mpi);
+    volt_comm_watch_end();
+    VOLT_CHECK_MPI(code);
     long total = 0;
     for (int r = 0; r < ranks; r++) {
         offsets[r] = (int)total;
@@ -1116,7 +1119,10 @@ static int gather_predictions(volt_trainer *t, const char *rows, size_t size, FI
     if (t->rank == 0 && (!all || total > INT_MAX))
         status = VOLT_ERROR(VOLT_ERR_NOMEM, "cannot gather %ld bytes of predictions", total);
     VOLT_CHECK(volt_comm_agree(t->world, status));
-    VOLT_CHECK_MPI(MPI_Gatherv(rows, length, MPI_CHAR, all, lengths, offsets, MPI_CHAR, 0, mpi));
+    volt_comm_watch_begin(t->world, "gather of predictions");
+    code = MPI_Gatherv(rows, length, MPI_CHAR, all, lengths, offsets, MPI_CHAR, 0, mpi);
+    volt_comm_watch_end();
+    VOLT_CHECK_MPI(code);
     int header_written = 0;
     for (int r = 0; t->rank == 0 && file && r < ranks; r++) {
         const char *part = all + offsets[r], *end = part + lengths[r];
