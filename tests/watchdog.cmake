@@ -5,12 +5,17 @@
 #   watchdog.absent      the last rank sleeps instead of joining a barrier: every other
 #                        rank names it ("not in a collective", the step), and the ranks
 #                        that arrived
+#   watchdog.stopped     the last rank stops itself (SIGSTOP): the others name it as
+#                        silent (no answer within the grace of 1 s)
+#   watchdog.mismatch    the last rank calls a barrier where the others call an
+#                        all-reduce (operation #0 for all): "the ranks called different
+#                        collectives", naming it
 #   watchdog.elsewhere   the last rank waits in a broadcast of another group: the others'
 #                        all-reduce #0 of 1000 f32 on "dp" names it as waiting in that
 #                        broadcast, and its own watchdog names the others
 #   watchdog.quiet       300 all-reduces under a 1 s timeout with a rank working 0.5 s
 #                        before some, then a 2 s wait with the timeout off: nothing fires
-#   volt_train.bad.comm_timeout   comm.timeout_s = -1 is refused (tests/trainer.cmake)
+#   volt_train.bad.comm_timeout_negative   comm.timeout_s = -1 is refused (trainer.cmake)
 add_executable(watchdog_probe ${CMAKE_CURRENT_SOURCE_DIR}/watchdog/watchdog_probe.c)
 target_link_libraries(watchdog_probe PRIVATE volt_static)
 
@@ -35,6 +40,14 @@ foreach(n 2 4)
   endif()
   watchdog_case(absent ${n}
     "error: comm.timeout_s: barrier #[0-9]+ on group \"world\" \\(${n} ranks\\) made no progress for [0-9.]+ s \\(comm.timeout_s = 2\\) at probe step 7. ranks that did not arrive: ${last} \\(not in a collective. at probe step 7\\). arrived: ${arrived}\\. Ending the job \\(exit status 124\\)"
+    ${others})
+  # a stopped process answers nothing: silent
+  watchdog_case(stopped ${n}
+    "error: comm.timeout_s: barrier #[0-9]+ on group \"world\" \\(${n} ranks\\) made no progress for [0-9.]+ s \\(comm.timeout_s = 2\\) at probe step 7. ranks that did not arrive: ${last} \\(no answer within 1.0 s: dead, unreachable, or stopped outside MPI\\). arrived: ${arrived}\\. Ending the job"
+    ${others})
+  # the ranks called different collectives under one number: the others say so
+  watchdog_case(mismatch ${n}
+    "error: comm.timeout_s: all-reduce #0 of 4 f32 on group \"world\" \\(${n} ranks\\) [^\n]*the ranks called different collectives: ${last} \\(waiting [0-9.]+ s in barrier #0 on group \"world\""
     ${others})
   # the others name the last rank; the last names the others
   watchdog_case(elsewhere ${n}

@@ -40,17 +40,18 @@ struct volt_ckpt {
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 
-/* Every block of HDF5 calls: quiet (volt_h5_enter), and timed by the watchdog as one
- * wait, so that a rank stuck in MPI-IO (a dead link, a file system that stopped) ends the
- * job after comm.timeout_s instead of hanging. Not numbered in a group: some blocks run on
- * one rank only; which ranks did not arrive is told by the waits in lib/comm. */
-static void ckpt_io_enter(volt_h5_quiet *quiet) {
+/* Every block of HDF5 calls: quiet (volt_h5_enter), and, on a parallel file, timed by the
+ * watchdog as one wait, so that a rank stuck in MPI-IO (a dead link, a file system that
+ * stopped) ends the job after comm.timeout_s instead of hanging. Not numbered in a group:
+ * some blocks run on one rank only; which ranks did not arrive is told by the waits in
+ * lib/comm. A file of one process (no comm) is not timed: nobody waits for it. */
+static void ckpt_io_enter(const volt_ckpt *ckpt, volt_h5_quiet *quiet) {
     volt_h5_enter(quiet);
-    volt_watch_begin(NULL, "checkpoint I/O (HDF5)", 0, 0, NULL);
+    if (ckpt->comm) volt_watch_begin(NULL, "checkpoint I/O (HDF5)", 0, 0, NULL);
 }
 
-static void ckpt_io_leave(volt_h5_quiet *quiet) {
-    volt_watch_end();
+static void ckpt_io_leave(const volt_ckpt *ckpt, volt_h5_quiet *quiet) {
+    if (ckpt->comm) volt_watch_end();
     volt_h5_leave(quiet);
 }
 
@@ -359,7 +360,7 @@ int volt_ckpt_create(volt_comm *comm, const char *path, volt_ckpt **out) {
     VOLT_CHECK(agreed_new_ckpt(comm, path, 1, &ckpt));
     int status = VOLT_OK;
     volt_h5_quiet quiet;
-    ckpt_io_enter(&quiet);
+    ckpt_io_enter(ckpt, &quiet);
     hid_t fapl = file_access(ckpt);
     ckpt->file = fapl < 0 ? -1 : H5Fcreate(ckpt->temp_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     if (fapl >= 0) H5Pclose(fapl);
@@ -371,13 +372,13 @@ int volt_ckpt_create(volt_comm *comm, const char *path, volt_ckpt **out) {
         ckpt->xfer = H5Pcreate(H5P_DATASET_XFER);
         if (comm) H5Pset_dxpl_mpio(ckpt->xfer, H5FD_MPIO_COLLECTIVE);
     }
-    ckpt_io_leave(&quiet);
+    ckpt_io_leave(ckpt, &quiet);
     status = agree(ckpt, status);
     if (status != VOLT_OK) {
-        ckpt_io_enter(&quiet);
+        ckpt_io_enter(ckpt, &quiet);
         if (ckpt->xfer >= 0) H5Pclose(ckpt->xfer);
         if (ckpt->file >= 0) H5Fclose(ckpt->file);
-        ckpt_io_leave(&quiet);
+        ckpt_io_leave(ckpt, &quiet);
         if (ckpt->rank == 0) unlink(ckpt->temp_path);
         ckpt_free(ckpt);
         return status;
@@ -392,7 +393,7 @@ int volt_ckpt_create(volt_comm *comm, const char *path, volt_ckpt **out) {
 int volt_ckpt_write_model(volt_ckpt *ckpt, volt_params *params) {
     VOLT_CHECK_ARG(ckpt && ckpt->writing && params);
     volt_h5_quiet quiet;
-    ckpt_io_enter(&quiet);
+    ckpt_io_enter(ckpt, &quiet);
     int status = VOLT_OK;
     hid_t group = open_or_create_group(ckpt->file, "/model");
     if (group < 0) status = fail_write(ckpt, VOLT_ERR_IO, "the group ", "/model");
@@ -424,7 +425,7 @@ int volt_ckpt_write_model(volt_ckpt *ckpt, volt_params *params) {
             status = fail_write(ckpt, VOLT_ERR_IO, "", path);
         H5Dclose(dataset);
     }
-    ckpt_io_leave(&quiet);
+    ckpt_io_leave(ckpt, &quiet);
     return status;
 }
 
@@ -434,7 +435,7 @@ int volt_ckpt_write_optimizer(volt_ckpt *ckpt, volt_params *params, volt_optimiz
     VOLT_CHECK(volt_ckpt_put_string(ckpt, "optim", "kind", kind));
     VOLT_CHECK(volt_ckpt_put_long(ckpt, "optim", "steps", volt_optimizer_steps(optimizer)));
     volt_h5_quiet quiet;
-    ckpt_io_enter(&quiet);
+    ckpt_io_enter(ckpt, &quiet);
     int status = VOLT_OK;
     volt_dtype dtype = volt_params_dtype(params);
     size_t element = volt_dtype_size(dtype);
@@ -478,7 +479,7 @@ int volt_ckpt_write_optimizer(volt_ckpt *ckpt, volt_params *params, volt_optimiz
             H5Dclose(dataset);
         }
     }
-    ckpt_io_leave(&quiet);
+    ckpt_io_leave(ckpt, &quiet);
     if (status != VOLT_OK && ckpt->status == VOLT_OK) ckpt->status = status;
     return status;
 }
@@ -488,7 +489,7 @@ static int put_attribute(volt_ckpt *ckpt, const char *group_path, const char *na
                          const void *value) {
     VOLT_CHECK_ARG(ckpt && ckpt->writing && group_path && name);
     volt_h5_quiet quiet;
-    ckpt_io_enter(&quiet);
+    ckpt_io_enter(ckpt, &quiet);
     char path[512];
     snprintf(path, sizeof path, "/%s", group_path);
     hid_t group = open_or_create_group(ckpt->file, path);
@@ -505,7 +506,7 @@ static int put_attribute(volt_ckpt *ckpt, const char *group_path, const char *na
         H5Sclose(space);
         H5Gclose(group);
     }
-    ckpt_io_leave(&quiet);
+    ckpt_io_leave(ckpt, &quiet);
     return status;
 }
 
@@ -522,14 +523,14 @@ int volt_ckpt_put_string(volt_ckpt *ckpt, const char *group_path, const char *na
                          const char *value) {
     VOLT_CHECK_ARG(value);
     volt_h5_quiet quiet;
-    ckpt_io_enter(&quiet);
+    ckpt_io_enter(ckpt, &quiet);
     hid_t type = H5Tcopy(H5T_C_S1);
     H5Tset_size(type, strlen(value) + 1);
     H5Tset_strpad(type, H5T_STR_NULLTERM);
     H5Tset_cset(type, H5T_CSET_UTF8);
     int status = put_attribute(ckpt, group_path, name, type, value);
     H5Tclose(type);
-    ckpt_io_leave(&quiet);
+    ckpt_io_leave(ckpt, &quiet);
     return status;
 }
 
@@ -568,14 +569,14 @@ int volt_ckpt_commit(volt_ckpt *ckpt, int local_status) {
     VOLT_CHECK_ARG(ckpt && ckpt->writing);
     int status = local_status != VOLT_OK ? local_status : ckpt->status;
     volt_h5_quiet quiet;
-    ckpt_io_enter(&quiet);
+    ckpt_io_enter(ckpt, &quiet);
     H5Pclose(ckpt->xfer);
     if (H5Fclose(ckpt->file) < 0 && status == VOLT_OK) {
         volt_h5_reason_buffer reason = volt_h5_reason();
         status = VOLT_ERROR(VOLT_ERR_IO, "checkpoint %s: closing %s failed%s", ckpt->path,
                             ckpt->temp_path, reason.text);
     }
-    ckpt_io_leave(&quiet);
+    ckpt_io_leave(ckpt, &quiet);
     status = agree(ckpt, status);
     if (status == VOLT_OK && ckpt->rank == 0) status = put_in_place(ckpt);
     if (ckpt->comm) status = volt_comm_agree(ckpt->comm, status);
@@ -612,21 +613,21 @@ int volt_ckpt_open(volt_comm *comm, const char *path, volt_ckpt **out) {
     VOLT_CHECK(agreed_new_ckpt(comm, path, 0, &ckpt));
     int status = VOLT_OK;
     volt_h5_quiet quiet;
-    ckpt_io_enter(&quiet);
+    ckpt_io_enter(ckpt, &quiet);
     if (access(path, R_OK) != 0)
         status =
             VOLT_ERROR(VOLT_ERR_IO, "cannot read the checkpoint %s: %s", path, strerror(errno));
     else if (H5Fis_hdf5(path) <= 0)
         status = VOLT_ERROR(VOLT_ERR_IO,
                             "the checkpoint %s is not an HDF5 file (truncated or corrupt?)", path);
-    ckpt_io_leave(&quiet);
+    ckpt_io_leave(ckpt, &quiet);
     /* every rank sees the file alike before the collective open (MPI_File_open) */
     status = agree(ckpt, status);
     if (status != VOLT_OK) {
         volt_ckpt_close(ckpt);
         return status;
     }
-    ckpt_io_enter(&quiet);
+    ckpt_io_enter(ckpt, &quiet);
     {
         hid_t fapl = file_access(ckpt);
         ckpt->file = fapl < 0 ? -1 : H5Fopen(path, H5F_ACC_RDONLY, fapl);
@@ -655,7 +656,7 @@ int volt_ckpt_open(volt_comm *comm, const char *path, volt_ckpt **out) {
                                 "version %d",
                                 path, (long long)version, VOLT_CKPT_FORMAT_VERSION);
     }
-    ckpt_io_leave(&quiet);
+    ckpt_io_leave(ckpt, &quiet);
     status = agree(ckpt, status);
     if (status != VOLT_OK) {
         volt_ckpt_close(ckpt);
@@ -668,10 +669,10 @@ int volt_ckpt_open(volt_comm *comm, const char *path, volt_ckpt **out) {
 void volt_ckpt_close(volt_ckpt *ckpt) {
     if (!ckpt) return;
     volt_h5_quiet quiet;
-    ckpt_io_enter(&quiet);
+    ckpt_io_enter(ckpt, &quiet);
     if (ckpt->xfer >= 0) H5Pclose(ckpt->xfer);
     if (ckpt->file >= 0) H5Fclose(ckpt->file);
-    ckpt_io_leave(&quiet);
+    ckpt_io_leave(ckpt, &quiet);
     ckpt_free(ckpt);
 }
 
@@ -748,7 +749,7 @@ static herr_t note_unexpected(hid_t group, const char *name, const H5L_info_t *i
 int volt_ckpt_read_model(volt_ckpt *ckpt, volt_params *params, int strict) {
     VOLT_CHECK_ARG(ckpt && !ckpt->writing && params);
     volt_h5_quiet quiet;
-    ckpt_io_enter(&quiet);
+    ckpt_io_enter(ckpt, &quiet);
     int status = VOLT_OK;
     volt_dtype dtype = volt_params_dtype(params);
     size_t element = volt_dtype_size(dtype);
@@ -781,16 +782,16 @@ int volt_ckpt_read_model(volt_ckpt *ckpt, volt_params *params, int strict) {
         }
         H5Dclose(dataset);
     }
-    ckpt_io_leave(&quiet);
+    ckpt_io_leave(ckpt, &quiet);
     return status;
 }
 
 int volt_ckpt_has_optimizer(const volt_ckpt *ckpt) {
     if (!ckpt || ckpt->file < 0) return 0;
     volt_h5_quiet quiet;
-    ckpt_io_enter(&quiet);
+    ckpt_io_enter(ckpt, &quiet);
     int has = path_exists(ckpt->file, "/optim");
-    ckpt_io_leave(&quiet);
+    ckpt_io_leave(ckpt, &quiet);
     return has;
 }
 
@@ -816,7 +817,7 @@ int volt_ckpt_read_optimizer(volt_ckpt *ckpt, volt_params *params, volt_optimize
     long steps;
     VOLT_CHECK(volt_ckpt_get_long(ckpt, "optim", "steps", &steps));
     volt_h5_quiet quiet;
-    ckpt_io_enter(&quiet);
+    ckpt_io_enter(ckpt, &quiet);
     int status = VOLT_OK;
     volt_dtype dtype = volt_params_dtype(params);
     size_t element = volt_dtype_size(dtype);
@@ -847,7 +848,7 @@ int volt_ckpt_read_optimizer(volt_ckpt *ckpt, volt_params *params, volt_optimize
             H5Dclose(dataset);
         }
     }
-    ckpt_io_leave(&quiet);
+    ckpt_io_leave(ckpt, &quiet);
     if (status == VOLT_OK) volt_optimizer_set_steps(optimizer, steps);
     return status;
 }
@@ -855,10 +856,10 @@ int volt_ckpt_read_optimizer(volt_ckpt *ckpt, volt_params *params, volt_optimize
 int volt_ckpt_get_long(volt_ckpt *ckpt, const char *group_path, const char *name, long *out) {
     VOLT_CHECK_ARG(ckpt && group_path && name && out);
     volt_h5_quiet quiet;
-    ckpt_io_enter(&quiet);
+    ckpt_io_enter(ckpt, &quiet);
     int64_t value = 0;
     int status = read_attribute(ckpt, group_path, name, H5T_NATIVE_INT64, &value);
-    ckpt_io_leave(&quiet);
+    ckpt_io_leave(ckpt, &quiet);
     *out = (long)value;
     return status;
 }
@@ -866,9 +867,9 @@ int volt_ckpt_get_long(volt_ckpt *ckpt, const char *group_path, const char *name
 int volt_ckpt_get_double(volt_ckpt *ckpt, const char *group_path, const char *name, double *out) {
     VOLT_CHECK_ARG(ckpt && group_path && name && out);
     volt_h5_quiet quiet;
-    ckpt_io_enter(&quiet);
+    ckpt_io_enter(ckpt, &quiet);
     int status = read_attribute(ckpt, group_path, name, H5T_NATIVE_DOUBLE, out);
-    ckpt_io_leave(&quiet);
+    ckpt_io_leave(ckpt, &quiet);
     return status;
 }
 
@@ -876,7 +877,7 @@ int volt_ckpt_get_string(volt_ckpt *ckpt, const char *group_path, const char *na
     VOLT_CHECK_ARG(ckpt && group_path && name && out);
     *out = NULL;
     volt_h5_quiet quiet;
-    ckpt_io_enter(&quiet);
+    ckpt_io_enter(ckpt, &quiet);
     char path[512];
     snprintf(path, sizeof path, "/%s", group_path);
     int status = VOLT_OK;
@@ -908,18 +909,18 @@ int volt_ckpt_get_string(volt_ckpt *ckpt, const char *group_path, const char *na
         if (type >= 0) H5Tclose(type);
         if (attribute >= 0) H5Aclose(attribute);
     }
-    ckpt_io_leave(&quiet);
+    ckpt_io_leave(ckpt, &quiet);
     return status;
 }
 
 int volt_ckpt_has(volt_ckpt *ckpt, const char *group_path, const char *name) {
     if (!ckpt || !group_path) return 0;
     volt_h5_quiet quiet;
-    ckpt_io_enter(&quiet);
+    ckpt_io_enter(ckpt, &quiet);
     char path[512];
     snprintf(path, sizeof path, "/%s", group_path);
     int has = path_exists(ckpt->file, path) &&
               (!name || H5Aexists_by_name(ckpt->file, path, name, H5P_DEFAULT) > 0);
-    ckpt_io_leave(&quiet);
+    ckpt_io_leave(ckpt, &quiet);
     return has;
 }

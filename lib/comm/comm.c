@@ -56,6 +56,7 @@ struct volt_comm {
     size_t piece_elements; /* the most elements one MPI call carries */
     volt_nccl *nccl;       /* NULL unless volt_comm_enable_nccl succeeded */
     volt_watch_group *watch; /* numbers this group's operations for the watchdog */
+    struct watch_ticket *ticket; /* the operation being called, until it returns */
 };
 
 struct volt_request {
@@ -296,6 +297,28 @@ static int route_pair(const volt_comm *comm, const void *send, const void *recv,
     return VOLT_OK;
 }
 
+/* ---- the watchdog's numbering ---------------------------------------------------------- */
+
+/* Every operation is numbered in its group when its first MPI or NCCL call is made (all
+ * ranks make them in the same order; an operation that fails its local checks first is
+ * not numbered, nor one with nothing to move); a blocking one is bracketed from there
+ * until it returns, a non-blocking one while it is waited for. */
+typedef struct watch_ticket {
+    const char *op, *type_name;
+    size_t count;
+    int blocking, posted;
+    uint64_t seq;
+} watch_ticket;
+
+/* Before the first MPI or NCCL call of the operation comm is in. */
+static void ticket_post(volt_comm *comm) {
+    watch_ticket *t = comm->ticket;
+    if (!t || t->posted) return;
+    t->posted = 1;
+    t->seq = volt_watch_post(comm->watch);
+    if (t->blocking) volt_watch_begin(comm->watch, t->op, t->seq, t->count, t->type_name);
+}
+
 /* ---- requests --------------------------------------------------------------------------- */
 
 /* A request for mpi_slots pieces, or NULL in *out for a blocking call (request == NULL). */
@@ -337,11 +360,13 @@ static int request_abandon(volt_request *req, int mpi_code, const char *call, in
             return request_abandon((req), comm_code_, (call), __LINE__, __func__);     \
     } while (0)
 
-/* A piece was posted (blocking: it is done; non-blocking: its slot is now in use). */
-#define COMM_POST(code, req, call)                                                     \
-    do {                                                                               \
-        COMM_CHECK((code), (req), (call));                                             \
-        if (req) (req)->mpi_count++;                                                   \
+/* A piece was posted (blocking: it is done; non-blocking: its slot is now in use). The
+ * operation is numbered before the call (ticket_post on the enclosing function's comm). */
+#define COMM_POST(code, req, call)                                                                 \
+    do {                                                                                           \
+        ticket_post(comm);                                                                         \
+        COMM_CHECK((code), (req), (call));                                                         \
+        if (req) (req)->mpi_count++;                                                               \
     } while (0)
 
 static void divide(void *buf, size_t count, volt_dtype dtype, int divisor) {
@@ -401,6 +426,7 @@ static int allreduce_post(volt_comm *comm, void *buf, size_t count, volt_dtype d
     volt_request *req;
     if (device) {
         VOLT_CHECK(request_new(request, 0, &req));
+        ticket_post(comm);
         return finish_nccl(volt_nccl_allreduce(comm->nccl, buf, count, dtype, op,
                                                nccl_event_slot(req)),
                            req, request);
@@ -440,6 +466,7 @@ static int reduce_scatter_post(volt_comm *comm, const void *send, void *recv, si
     volt_request *req;
     if (device) {
         VOLT_CHECK(request_new(request, 0, &req));
+        ticket_post(comm);
         return finish_nccl(volt_nccl_reduce_scatter(comm->nccl, send, recv, count, dtype, op,
                                                     nccl_event_slot(req)),
                            req, request);
@@ -506,6 +533,7 @@ static int allgather_post(volt_comm *comm, const void *send, void *recv, size_t 
     volt_request *req;
     if (device) {
         VOLT_CHECK(request_new(request, 0, &req));
+        ticket_post(comm);
         return finish_nccl(volt_nccl_allgather(comm->nccl, send, recv, count, dtype,
                                                nccl_event_slot(req)),
                            req, request);
@@ -545,6 +573,7 @@ static int allgather_post(volt_comm *comm, const void *send, void *recv, size_t 
             const void *send_buf = in_place ? MPI_IN_PLACE : (const char *)send + offset * element;
             char *at = (char *)recv + offset * element;
             MPI_Request *slot = next_slot(req);
+            ticket_post(comm);
             code = slot ? MPI_Iallgather(send_buf, n, type, at, 1, block, comm->mpi, slot)
                         : MPI_Allgather(send_buf, n, type, at, 1, block, comm->mpi);
             MPI_Type_free(&block);
@@ -572,6 +601,7 @@ static int broadcast_post(volt_comm *comm, void *buf, size_t count, volt_dtype d
     volt_request *req;
     if (device) {
         VOLT_CHECK(request_new(request, 0, &req));
+        ticket_post(comm);
         return finish_nccl(volt_nccl_broadcast(comm->nccl, buf, count, dtype, root,
                                                nccl_event_slot(req)),
                            req, request);
@@ -607,33 +637,26 @@ static int barrier_post(volt_comm *comm, volt_request **request) {
     return VOLT_OK;
 }
 
-/* ---- the watchdog's brackets ------------------------------------------------------------ */
+/* ---- the calls: numbered and bracketed for the watchdog -------------------------------- */
 
-/* Every operation is numbered in its group as it is called (all ranks call them in the
- * same order); a blocking one is bracketed while it runs, a non-blocking one while it is
- * waited for. */
-
-typedef struct watch_ticket {
-    volt_watch_group *group;
-    const char *op, *type_name;
-    uint64_t seq;
-    size_t count;
-} watch_ticket;
-
-static watch_ticket watch_open(volt_comm *comm, const char *op, size_t count, volt_dtype dtype,
-                               volt_request **request) {
-    watch_ticket t = {comm->watch, op,
-                      count && (unsigned)dtype < VOLT_DTYPE_COUNT ? volt_dtype_name(dtype) : NULL,
-                      volt_watch_post(comm->watch), count};
-    if (!request) volt_watch_begin(t.group, t.op, t.seq, t.count, t.type_name);
-    return t;
+static void watch_open(volt_comm *comm, watch_ticket *t, const char *op, size_t count,
+                       volt_dtype dtype, volt_request **request) {
+    *t = (watch_ticket){
+        .op = op,
+        .type_name = count && (unsigned)dtype < VOLT_DTYPE_COUNT ? volt_dtype_name(dtype) : NULL,
+        .count = count,
+        .blocking = request == NULL};
+    comm->ticket = t;
 }
 
-static int watch_close(const watch_ticket *t, volt_request **request, int status) {
-    if (!request) {
+static int watch_close(volt_comm *comm, volt_request **request, int status) {
+    const watch_ticket *t = comm->ticket;
+    comm->ticket = NULL;
+    if (!t->posted) return status;
+    if (t->blocking) {
         volt_watch_end();
     } else if (status == VOLT_OK && *request) {
-        (*request)->watch = t->group;
+        (*request)->watch = comm->watch;
         (*request)->watch_op = t->op;
         (*request)->watch_type = t->type_name;
         (*request)->watch_seq = t->seq;
@@ -646,16 +669,18 @@ int volt_comm_allreduce(volt_comm *comm, void *buf, size_t count, volt_dtype dty
                         volt_request **request) {
     if (request) *request = NULL;
     VOLT_CHECK_ARG(comm);
-    watch_ticket t = watch_open(comm, "all-reduce", count, dtype, request);
-    return watch_close(&t, request, allreduce_post(comm, buf, count, dtype, op, request));
+    watch_ticket t;
+    watch_open(comm, &t, "all-reduce", count, dtype, request);
+    return watch_close(comm, request, allreduce_post(comm, buf, count, dtype, op, request));
 }
 
 int volt_comm_reduce_scatter(volt_comm *comm, const void *send, void *recv, size_t count,
                              volt_dtype dtype, volt_reduce op, volt_request **request) {
     if (request) *request = NULL;
     VOLT_CHECK_ARG(comm);
-    watch_ticket t = watch_open(comm, "reduce-scatter", count, dtype, request);
-    return watch_close(&t, request,
+    watch_ticket t;
+    watch_open(comm, &t, "reduce-scatter", count, dtype, request);
+    return watch_close(comm, request,
                        reduce_scatter_post(comm, send, recv, count, dtype, op, request));
 }
 
@@ -663,23 +688,26 @@ int volt_comm_allgather(volt_comm *comm, const void *send, void *recv, size_t co
                         volt_dtype dtype, volt_request **request) {
     if (request) *request = NULL;
     VOLT_CHECK_ARG(comm);
-    watch_ticket t = watch_open(comm, "all-gather", count, dtype, request);
-    return watch_close(&t, request, allgather_post(comm, send, recv, count, dtype, request));
+    watch_ticket t;
+    watch_open(comm, &t, "all-gather", count, dtype, request);
+    return watch_close(comm, request, allgather_post(comm, send, recv, count, dtype, request));
 }
 
 int volt_comm_broadcast(volt_comm *comm, void *buf, size_t count, volt_dtype dtype, int root,
                         volt_request **request) {
     if (request) *request = NULL;
     VOLT_CHECK_ARG(comm);
-    watch_ticket t = watch_open(comm, "broadcast", count, dtype, request);
-    return watch_close(&t, request, broadcast_post(comm, buf, count, dtype, root, request));
+    watch_ticket t;
+    watch_open(comm, &t, "broadcast", count, dtype, request);
+    return watch_close(comm, request, broadcast_post(comm, buf, count, dtype, root, request));
 }
 
 int volt_comm_barrier(volt_comm *comm, volt_request **request) {
     if (request) *request = NULL;
     VOLT_CHECK_ARG(comm);
-    watch_ticket t = watch_open(comm, "barrier", 0, VOLT_F32, request);
-    return watch_close(&t, request, barrier_post(comm, request));
+    watch_ticket t;
+    watch_open(comm, &t, "barrier", 0, VOLT_F32, request);
+    return watch_close(comm, request, barrier_post(comm, request));
 }
 
 void volt_comm_watch_begin(volt_comm *comm, const char *what) {
@@ -735,6 +763,7 @@ static int agree_body(volt_comm *comm, int local_status) {
     VOLT_CHECK_ARG(comm);
     /* The lowest failing rank, or size when every rank succeeded. */
     int lowest = local_status != VOLT_OK ? comm->rank : comm->size;
+    ticket_post(comm);
     VOLT_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, &lowest, 1, MPI_INT, MPI_MIN, comm->mpi));
     if (lowest == comm->size) return VOLT_OK;
     struct {
@@ -759,6 +788,7 @@ static int agree_body(volt_comm *comm, int local_status) {
 
 int volt_comm_agree(volt_comm *comm, int local_status) {
     VOLT_CHECK_ARG(comm);
-    watch_ticket t = watch_open(comm, "agreement", 0, VOLT_F32, NULL);
-    return watch_close(&t, NULL, agree_body(comm, local_status));
+    watch_ticket t;
+    watch_open(comm, &t, "agreement", 0, VOLT_F32, NULL);
+    return watch_close(comm, NULL, agree_body(comm, local_status));
 }

@@ -80,7 +80,8 @@ VOLT_NODISCARD int volt_comm_barrier(volt_comm *comm, volt_request **request);
 void volt_comm_watch_begin(volt_comm *comm, const char *what);
 void volt_comm_watch_end(void);
 
-/* Waits for a request and frees it; a NULL request is done. */
+/* Waits for a request and frees it; a NULL request is done. Every request is waited for
+ * before its communicator is destroyed. */
 VOLT_NODISCARD int volt_comm_wait(volt_request *request);
 /* Lets MPI progress a request without blocking; *done = 1 when it has completed (it
  * still has to be waited for, which then returns at once). */

@@ -59,7 +59,7 @@ typedef struct answer {
     int64_t posted;  /* operations posted on the asked group; -1: not a member */
     int32_t waiting; /* in a watched wait now */
     int32_t pad;
-    uint64_t wait_seq;
+    uint64_t wait_group_id, wait_seq;
     double waited_s;
     int64_t step;
     char op[NAME_BYTES], group[NAME_BYTES], phase[NAME_BYTES];
@@ -302,6 +302,7 @@ static void make_answer(const question *q, answer *a) {
     pthread_mutex_unlock(&registry_lock);
     a->waiting = w.active;
     if (w.active) {
+        a->wait_group_id = w.group_id;
         a->wait_seq = w.seq;
         a->waited_s = waited_seconds(&w, version);
         copy_name(a->op, w.op);
@@ -359,8 +360,9 @@ static void sleep_seconds(double s) {
 }
 
 /* Lists the world ranks of the members whose verdict equals `which`, LISTED_MAX at most,
- * with a description for the ranks that answered but had not arrived. */
-enum { VERDICT_ARRIVED, VERDICT_BEHIND, VERDICT_SILENT };
+ * with what they wait in for the ranks that answered but had not arrived, or that wait
+ * in another collective under the same number (the ranks called different ones). */
+enum { VERDICT_ARRIVED, VERDICT_BEHIND, VERDICT_SILENT, VERDICT_OTHER_OP };
 
 static int list_ranks(text *t, const int *world, const int *verdict, const answer *answers,
                       int size, int which) {
@@ -369,7 +371,7 @@ static int list_ranks(text *t, const int *world, const int *verdict, const answe
         if (verdict[i] != which) continue;
         if (listed < LISTED_MAX) {
             say(t, "%s%d", listed ? ", " : "", world[i]);
-            if (which == VERDICT_BEHIND) {
+            if (which == VERDICT_BEHIND || which == VERDICT_OTHER_OP) {
                 const answer *a = &answers[i];
                 if (a->waiting)
                     say(t, " (waiting %.1f s in %s #%llu on group \"%s\"", a->waited_s, a->op,
@@ -387,10 +389,20 @@ static int list_ranks(text *t, const int *world, const int *verdict, const answe
     return total;
 }
 
-/* Asks the members of the group about operation seq and writes who arrived. */
-static void census(text *t, uint64_t group_id, uint64_t seq, int size, const int *world,
-                   double grace_s) {
-    question q = {group_id, seq};
+/* A rank's answer about operation seq of group_id, which this rank waits in as op. */
+static int verdict_of(const answer *a, uint64_t group_id, uint64_t seq, const char *op) {
+    if (a->waiting && a->wait_group_id == group_id && a->wait_seq == seq &&
+        strncmp(a->op, op ? op : "", NAME_BYTES - 1) != 0)
+        return VERDICT_OTHER_OP;
+    return a->posted > (int64_t)seq ? VERDICT_ARRIVED : VERDICT_BEHIND;
+}
+
+/* Asks the members of the group about operation seq (op here) and writes who arrived. */
+static void census(text *t, uint64_t group_id, uint64_t seq, const char *op, int size,
+                   const int *world, double grace_s) {
+    /* the sends to silent ranks never complete: their buffer outlives this function */
+    static question q;
+    q = (question){group_id, seq};
     answer *answers = calloc((size_t)size, sizeof *answers);
     int *verdict = calloc((size_t)size, sizeof *verdict);
     MPI_Request *requests = malloc(sizeof *requests * (size_t)size * 2);
@@ -422,22 +434,28 @@ static void census(text *t, uint64_t group_id, uint64_t seq, int size, const int
             int done = 0;
             MPI_Test(&requests[i], &done, MPI_STATUS_IGNORE);
             if (done)
-                verdict[i] = answers[i].posted > (int64_t)seq ? VERDICT_ARRIVED : VERDICT_BEHIND;
+                verdict[i] = verdict_of(&answers[i], group_id, seq, op);
             else
                 pending = 1;
         }
         serve_questions(); /* the others ask this rank at the same time */
         if (pending) sleep_seconds(0.01);
     }
-    int silent = 0, behind = 0;
+    int silent = 0, behind = 0, other = 0;
     for (int i = 0; i < size; i++) {
         silent += verdict[i] == VERDICT_SILENT;
         behind += verdict[i] == VERDICT_BEHIND;
+        other += verdict[i] == VERDICT_OTHER_OP;
     }
-    if (silent + behind == 0) {
+    if (other) {
+        say(t, "; the ranks called different collectives: ");
+        list_ranks(t, world, verdict, answers, size, VERDICT_OTHER_OP);
+        say(t, " under the same number (a rank skipped or added a collective before)");
+    }
+    if (silent + behind + other == 0) {
         say(t, "; every rank of the group has posted it, so the data does not move: a network "
                "or MPI failure between them");
-    } else {
+    } else if (silent + behind > 0) {
         say(t, "; ranks that did not arrive: ");
         list_ranks(t, world, verdict, answers, size, VERDICT_BEHIND);
         if (silent) {
@@ -447,6 +465,9 @@ static void census(text *t, uint64_t group_id, uint64_t seq, int size, const int
                 grace_s);
         }
         say(t, "; arrived: ");
+        list_ranks(t, world, verdict, answers, size, VERDICT_ARRIVED);
+    } else {
+        say(t, "; in this one: ");
         list_ranks(t, world, verdict, answers, size, VERDICT_ARRIVED);
     }
     /* answers and questions still in flight stay with MPI until the job ends: their
@@ -459,8 +480,24 @@ static void exit_now(int signal_number) {
     _exit(VOLT_EXIT_COMM_TIMEOUT);
 }
 
+static const char *thread_level_name(int level) {
+    return level == MPI_THREAD_SINGLE       ? "MPI_THREAD_SINGLE"
+           : level == MPI_THREAD_FUNNELED   ? "MPI_THREAD_FUNNELED"
+           : level == MPI_THREAD_SERIALIZED ? "MPI_THREAD_SERIALIZED"
+                                            : "MPI_THREAD_MULTIPLE";
+}
+
 /* Reports the expired wait w and ends the job. */
 _Noreturn static void time_out(const wait_view *w, double waited, double timeout_s) {
+    double grace = timeout_s / 2 < 1 ? 1 : timeout_s / 2 > 10 ? 10 : timeout_s / 2;
+    /* whatever happens from here (an MPI call of this thread that never returns, a
+     * launcher behind a dead link), the process ends */
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = exit_now;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGALRM, &action, NULL);
+    alarm((unsigned)(grace + ABORT_DELAY_S) + EXIT_FALLBACK_S);
     text *t = calloc(1, sizeof *t);
     static text fallback;
     if (!t) t = &fallback;
@@ -485,13 +522,12 @@ _Noreturn static void time_out(const wait_view *w, double waited, double timeout
     say(t, " made no progress for %.1f s (comm.timeout_s = %g)", waited, timeout_s);
     if (w->phase) say(t, " at %s %ld", w->phase, w->step);
     if (size > 1 && th.can_ask) {
-        double grace = timeout_s / 2 < 1 ? 1 : timeout_s / 2 > 10 ? 10 : timeout_s / 2;
-        census(t, w->group_id, w->seq, size, world, grace);
+        census(t, w->group_id, w->seq, w->op, size, world, grace);
     } else if (size > 1) {
         say(t,
-            "; the ranks that did not arrive cannot be named: MPI runs at thread level %d "
-            "and asking them needs MPI_THREAD_MULTIPLE",
-            th.thread_level);
+            "; the ranks that did not arrive cannot be named: MPI runs at %s and asking them "
+            "needs MPI_THREAD_MULTIPLE",
+            thread_level_name(th.thread_level));
     }
     say(t, ". Ending the job (exit status %d).\n", VOLT_EXIT_COMM_TIMEOUT);
     fputs(t->buf, stderr);
@@ -504,13 +540,9 @@ _Noreturn static void time_out(const wait_view *w, double waited, double timeout
         if (th.can_ask) serve_questions();
         sleep_seconds(0.02);
     }
-    struct sigaction action;
-    memset(&action, 0, sizeof action);
-    action.sa_handler = exit_now;
-    sigemptyset(&action.sa_mask);
-    sigaction(SIGALRM, &action, NULL);
-    alarm(EXIT_FALLBACK_S); /* MPI_Abort may wait forever for a launcher behind a dead link */
-    MPI_Abort(MPI_COMM_WORLD, VOLT_EXIT_COMM_TIMEOUT);
+    /* MPI_Abort from this thread is allowed under MPI_THREAD_MULTIPLE only; below it, the
+     * exit itself tells the launcher (a rank that ends before MPI_Finalize ends the job) */
+    if (th.can_ask) MPI_Abort(MPI_COMM_WORLD, VOLT_EXIT_COMM_TIMEOUT);
     _exit(VOLT_EXIT_COMM_TIMEOUT);
 }
 
@@ -527,6 +559,7 @@ static struct timespec monotonic_after(double seconds) {
 
 static void *watchdog_main(void *unused) {
     (void)unused;
+    double last_tick = volt_clock_seconds();
     pthread_mutex_lock(&wd.lock);
     while (!wd.stop) {
         double tick = wd.timeout_s > 0 && wd.timeout_s / 10 < TICK_S ? wd.timeout_s / 10 : TICK_S;
@@ -536,11 +569,16 @@ static void *watchdog_main(void *unused) {
         if (wd.stop) break;
         double timeout = wd.timeout_s;
         pthread_mutex_unlock(&wd.lock);
-        if (th.can_ask) serve_questions();
+        /* a process stopped for a while (SIGSTOP, a suspended job) did not wait: time the
+         * current wait afresh */
+        double now = volt_clock_seconds();
+        if (now - last_tick > 10 * tick + 1) seen.version = UINT64_MAX;
+        last_tick = now;
         wait_view w;
         uint64_t version = live_read(&w);
         double waited = waited_seconds(&w, version);
         if (w.active && timeout > 0 && waited > timeout) time_out(&w, waited, timeout);
+        if (th.can_ask) serve_questions();
         pthread_mutex_lock(&wd.lock);
     }
     pthread_mutex_unlock(&wd.lock);

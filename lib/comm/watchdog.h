@@ -3,9 +3,9 @@
  * MPI has no timeout: a collective that waits for a peer that died, loops, or sits
  * behind a dead link waits forever, and the job burns its allocation. Volt brackets every
  * wait of a collective (a blocking call, or volt_comm_wait) with volt_watch_begin and
- * volt_watch_end. When one wait lasts longer than the timeout (comm.timeout_s; default
- * 600 s, the environment variable VOLT_COMM_TIMEOUT_S before a configuration is read;
- * 0 turns it off), the watchdog thread:
+ * volt_watch_end. When one wait lasts longer than the timeout (600 s by default; the
+ * environment variable VOLT_COMM_TIMEOUT_S, read by volt_init; the trainer's
+ * comm.timeout_s, which replaces it; 0 turns it off), the watchdog thread:
  *   1. asks every other rank of the operation's group, over a communicator of its own,
  *      how many collectives it has posted on that group and what it is waiting in now,
  *      and waits for the answers at most a grace of timeout / 2, between 1 and 10 s,
@@ -14,9 +14,13 @@
  *      (volt_watch_set_step), how long it waited, the ranks that did not arrive with
  *      what they are doing (or that they did not answer), and those that did;
  *   3. ends the job: MPI_Abort with VOLT_EXIT_COMM_TIMEOUT after a second (so that the
- *      other ranks' watchdogs, which fire at about the same time, print theirs too), and
- *      _exit with the same code 10 s later if even MPI_Abort cannot reach the launcher
- *      (a dead link).
+ *      other ranks' watchdogs, which fire at about the same time, print theirs too; below
+ *      MPI_THREAD_MULTIPLE the thread may not call MPI, and the exit alone tells the
+ *      launcher), and _exit with the same code if the process still runs 10 s after
+ *      that (MPI_Abort cannot reach a launcher behind a dead link, an MPI call of the
+ *      thread never returns).
+ * A wait is timed from when the thread first sees it (ten times a second), and afresh
+ * after the process was stopped (SIGSTOP, a suspended job).
  * A rank has arrived when it has posted the operation. The members of a group post its
  * collectives in the same order, so each counts them alike: operation n of group g is
  * the same operation on every member, and a member whose count is past n has posted it.

@@ -458,10 +458,11 @@ static int report_mismatch(volt_comm *comm, const char *mine, int taking_part, c
         total += lengths[r];
     }
     char *all = malloc((size_t)total + 1);
-    volt_comm_watch_begin(comm, "all-gather of metric names");
-    if (status == MPI_SUCCESS && all)
+    if (status == MPI_SUCCESS && all) {
+        volt_comm_watch_begin(comm, "all-gather of metric names");
         status = MPI_Allgatherv(mine, length, MPI_CHAR, all, lengths, offsets, MPI_CHAR, mpi);
-    volt_comm_watch_end();
+        volt_comm_watch_end();
+    }
     if (status != MPI_SUCCESS || !all) {
         free(all), free(lengths), free(offsets);
         return VOLT_ERROR(VOLT_ERR_ARG, "the ranks logged different %s metric names", what);

@@ -5,6 +5,12 @@
  *   watchdog_probe absent     the last rank sleeps instead of joining a barrier of the
  *                             world: the others must end the job naming it as "not in a
  *                             collective"
+ *   watchdog_probe stopped    the last rank stops itself (SIGSTOP) instead of joining a
+ *                             barrier: its watchdog cannot answer either, so the others
+ *                             must name it as silent (no answer)
+ *   watchdog_probe mismatch   the last rank calls a barrier where the others call an
+ *                             all-reduce: both are operation #0 of the world, and the
+ *                             others must say that the ranks called different collectives
  *   watchdog_probe elsewhere  the ranks but the last wait for a non-blocking all-reduce
  *                             of 1000 f32 on a group named "dp", the last in a broadcast
  *                             on another group that nobody else joins: every rank's
@@ -15,6 +21,7 @@
  *                             Exits 0. */
 #include <math.h>
 #include <mpi.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -72,6 +79,15 @@ int main(int argc, char **argv) {
     if (strcmp(mode, "absent") == 0) {
         if (rank == size - 1) sleep_s(120);
         check(volt_comm_barrier(world, NULL));
+    } else if (strcmp(mode, "stopped") == 0) {
+        if (rank == size - 1) raise(SIGSTOP); /* ended by the others' MPI_Abort (SIGKILL) */
+        check(volt_comm_barrier(world, NULL));
+    } else if (strcmp(mode, "mismatch") == 0) {
+        float x[4] = {0};
+        if (rank == size - 1)
+            check(volt_comm_barrier(world, NULL));
+        else
+            check(volt_comm_allreduce(world, x, 4, VOLT_F32, VOLT_REDUCE_SUM, NULL));
     } else if (strcmp(mode, "elsewhere") == 0) {
         volt_comm *dp, *other;
         check(volt_comm_split(world, 0, rank, &dp));
@@ -89,7 +105,7 @@ int main(int argc, char **argv) {
     } else if (strcmp(mode, "quiet") == 0) {
         code = quiet(world, rank, size);
     } else {
-        fprintf(stderr, "usage: watchdog_probe absent|elsewhere|quiet\n");
+        fprintf(stderr, "usage: watchdog_probe absent|stopped|mismatch|elsewhere|quiet\n");
         code = 2;
     }
     volt_comm_destroy(world);
