@@ -18,7 +18,19 @@ struct volt_graph {
     uint64_t streams_this_step;
     volt_grad_ready_fn grad_ready;
     void *grad_ready_user;
+    volt_dtype autocast; /* VOLT_F32: off */
 };
+
+int volt_graph_set_autocast(volt_graph *graph, volt_dtype dtype) {
+    VOLT_CHECK_ARG(graph);
+    if (dtype != VOLT_F32 && dtype != VOLT_BF16 && dtype != VOLT_F16)
+        return VOLT_ERROR(VOLT_ERR_ARG, "autocast to %s: only bf16, f16 (or f32: off)",
+                          volt_dtype_name(dtype));
+    graph->autocast = dtype;
+    return VOLT_OK;
+}
+
+volt_dtype volt_graph_autocast(const volt_graph *graph) { return graph->autocast; }
 
 int volt_graph_create(const volt_graph_options *options, volt_graph **out) {
     VOLT_CHECK_ARG(out);

@@ -216,6 +216,95 @@ static int linear_backward(volt_graph *graph, volt_node *node) {
     return VOLT_OK;
 }
 
+/* --- linear under autocast (the 16-bit mixed precisions on the CPU) -------------------- */
+
+/* With the graph's autocast set to bf16 or f16 (the trainer's bf16-mixed and 16-mixed),
+ * an f32 linear computes what a 16-bit product on a GPU does: x, W and b are rounded to
+ * the 16-bit type (copies: the f32 master weights stay as they are), the GEMM accumulates
+ * in f32, and y is rounded again. Backward likewise: dy is rounded, and each product
+ * (dx = dy W, dW = dy^T x, db = column sums of dy) is rounded before it is added to the
+ * f32 gradients, as the gradient of a 16-bit copy reaches its f32 master. The rounded
+ * operands are kept for backward. */
+
+/* A contiguous f32 copy of t (contiguous f32) rounded to low, from the arena. */
+static volt_tensor *rounded_copy(volt_graph *graph, const volt_tensor *t, volt_dtype low) {
+    volt_tensor *copy = volt_graph_tensor(graph, VOLT_F32, t->ndim, t->shape);
+    if (!copy) return NULL;
+    size_t n = volt_tensor_numel(t);
+    memcpy(copy->data, t->data, n * sizeof(float));
+    volt_round_to_dtype(copy->data, n, low);
+    return copy;
+}
+
+/* dst[i] += round(src[i]) for n elements; src is rounded in place first. */
+static void add_rounded(float *restrict dst, float *restrict src, size_t n, volt_dtype low) {
+    volt_round_to_dtype(src, n, low);
+    for (size_t i = 0; i < n; i++) dst[i] += src[i];
+}
+
+static int linear_autocast_backward(volt_graph *graph, volt_node *node) {
+    volt_tensor *x = node->inputs[0], *weight = node->inputs[1];
+    volt_tensor *bias = node->input_count > 2 ? node->inputs[2] : NULL;
+    const volt_tensor *x_low = node->saved[0], *w_low = node->saved[1];
+    const volt_dtype low = (volt_dtype)node->integers[0];
+    long rows = linear_rows(x), in = weight->shape[1], out = weight->shape[0];
+    volt_tensor *dy = rounded_copy(graph, node->output->grad, low);
+    size_t scratch_elements = (size_t)(rows > out ? rows : out) * (size_t)in;
+    float *scratch = volt_graph_alloc(graph, scratch_elements * sizeof(float));
+    if (!dy || !scratch)
+        return VOLT_ERROR(VOLT_ERR_NOMEM, "linear backward (autocast): out of memory");
+    if (x->requires_grad) { /* dx [rows, in] += round(dy [rows, out] W [out, in]) */
+        volt_tensor *dx = volt_grad_of(graph, x);
+        VOLT_CHECK_PTR(dx);
+        volt_op_gemm(VOLT_F32, CblasNoTrans, CblasNoTrans, rows, in, out, 1.0, dy->data, out,
+                     w_low->data, in, 0.0, scratch, in);
+        add_rounded(dx->data, scratch, (size_t)rows * (size_t)in, low);
+    }
+    if (weight->requires_grad) { /* dW [out, in] += round(dy^T [out, rows] x [rows, in]) */
+        volt_tensor *dw = volt_grad_of(graph, weight);
+        VOLT_CHECK_PTR(dw);
+        volt_op_gemm(VOLT_F32, CblasTrans, CblasNoTrans, out, in, rows, 1.0, dy->data, out,
+                     x_low->data, in, 0.0, scratch, in);
+        add_rounded(dw->data, scratch, (size_t)out * (size_t)in, low);
+    }
+    if (bias && bias->requires_grad) {
+        volt_tensor *dbias = volt_grad_of(graph, bias);
+        VOLT_CHECK_PTR(dbias);
+        memset(scratch, 0, (size_t)out * sizeof(float));
+        column_sums_f32(dy->data, scratch, rows, out);
+        add_rounded(dbias->data, scratch, (size_t)out, low);
+    }
+    return VOLT_OK;
+}
+
+/* y = round(round(x) round(W)^T + round(b)); x and bias contiguous f32, y allocated. */
+static volt_tensor *linear_autocast(volt_graph *graph, volt_dtype low, volt_tensor *x,
+                                    volt_tensor *weight, volt_tensor *bias, volt_tensor *y) {
+    volt_tensor *w = volt_contiguous(weight);
+    if (!w) return NULL;
+    volt_tensor *inputs[3] = {x, w, bias};
+    int count = bias ? 3 : 2;
+    long rows = linear_rows(x), in = w->shape[1], out = w->shape[0];
+    volt_tensor *x_low = rounded_copy(graph, x, low), *w_low = rounded_copy(graph, w, low);
+    volt_tensor *b_low = bias ? rounded_copy(graph, bias, low) : NULL;
+    VOLT_OP_REQUIRE(x_low && w_low && (b_low || !bias), VOLT_ERR_NOMEM,
+                    "linear (autocast): out of memory for the 16-bit operands");
+    volt_op_gemm(VOLT_F32, CblasNoTrans, CblasTrans, rows, out, in, 1.0, x_low->data, in,
+                 w_low->data, in, 0.0, y->data, out);
+    if (b_low) bias_rows_f32(b_low->data, y->data, rows, out);
+    volt_round_to_dtype(y->data, (size_t)rows * (size_t)out, low);
+    if (volt_graph_needs_grad(graph, inputs, count)) {
+        volt_node *node =
+            volt_graph_record(graph, "linear", linear_autocast_backward, y, inputs, count);
+        if (!node) return NULL;
+        node->saved[0] = x_low;
+        node->saved[1] = w_low;
+        node->integers[0] = (long)low;
+        node->flops = 2.0 * (double)rows * (double)in * (double)out;
+    }
+    return y;
+}
+
 volt_tensor *volt_linear_fn(volt_tensor *x, volt_tensor *weight, volt_tensor *bias) {
     VOLT_OP_INPUTS(x, weight); /* bias NULL: no bias */
     if (!volt_op_check_float("linear", x) || !volt_op_check_same_kind("linear", x, weight) ||
@@ -253,6 +342,9 @@ volt_tensor *volt_linear_fn(volt_tensor *x, volt_tensor *weight, volt_tensor *bi
     shape[x->ndim - 1] = out;
     volt_tensor *y = volt_graph_tensor(graph, x->dtype, x->ndim, shape);
     VOLT_OP_REQUIRE(y, VOLT_ERR_NOMEM, "linear: out of memory for the output");
+    volt_dtype low = volt_graph_autocast(graph);
+    if (low != VOLT_F32 && x->dtype == VOLT_F32)
+        return linear_autocast(graph, low, x, weight, bias, y);
     /* y [rows, out] = x [rows, in] W^T [in, out] */
     volt_op_gemm(x->dtype, CblasNoTrans, flip(lw.trans), rows, out, in, 1.0, x->data, in,
                  weight->data, lw.ld, 0.0, y->data, out);

@@ -245,6 +245,22 @@ float volt_f16_to_f32(uint16_t x) {
     return f32_from_bits(sign | ((exponent + 112u) << 23) | (mantissa << 13));
 }
 
+void volt_round_to_dtype(float *x, size_t n, volt_dtype dtype) {
+    if (dtype == VOLT_BF16) {
+        /* the bit operations of volt_f32_to_bf16 on whole words, branch-free so that the
+         * compiler vectorises the loop */
+        uint32_t *u = (uint32_t *)(void *)x;
+        for (size_t i = 0; i < n; i++) {
+            uint32_t bits = u[i];
+            uint32_t rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) & 0xffff0000u;
+            uint32_t quiet_nan = (bits | 0x00400000u) & 0xffff0000u;
+            u[i] = (bits & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded;
+        }
+    } else if (dtype == VOLT_F16) {
+        for (size_t i = 0; i < n; i++) x[i] = volt_f16_to_f32(volt_f32_to_f16(x[i]));
+    }
+}
+
 int volt_convert(const void *src, volt_dtype src_dtype, void *dst, volt_dtype dst_dtype,
                  size_t n) {
     VOLT_CHECK_ARG((src && dst) || n == 0);

@@ -90,6 +90,11 @@ uint16_t volt_f32_to_bf16(float x);
 float volt_bf16_to_f32(uint16_t x);
 uint16_t volt_f32_to_f16(float x);
 float volt_f16_to_f32(uint16_t x);
+/* Rounds n f32 values in place to the nearest value of dtype (VOLT_BF16 or VOLT_F16;
+ * VOLT_F32 leaves them): what a 16-bit tensor would hold, as f32, so that f32 arithmetic
+ * on rounded operands computes what 16-bit storage with f32 accumulation does (the
+ * 16-bit mixed precisions on CPU). Beyond the type's range: inf; NaN stays NaN. */
+void volt_round_to_dtype(float *x, size_t n, volt_dtype dtype);
 /* Converts n contiguous elements between any two dtypes (floats round to nearest even;
  * floats to integers truncate toward zero, saturate at the integer range, NaN gives 0). */
 VOLT_NODISCARD int volt_convert(const void *src, volt_dtype src_dtype, void *dst,

@@ -215,6 +215,101 @@ VOLT_TEST(linear_values_and_gradients) {
     volt_graph_destroy(g);
 }
 
+/* The value of a 16-bit type nearest to v, as a double. */
+static double round_low(double v, volt_dtype low) {
+    float f = (float)v;
+    volt_round_to_dtype(&f, 1, low);
+    return f;
+}
+
+/* |got - want| within one unit in the last place of the 16-bit type at want (the f32
+ * GEMM may sum in another order than the reference and so round the other way). */
+static int within_ulp(double got, double want, volt_dtype low) {
+    double ulp =
+        ldexp(fmax(fabs(want), low == VOLT_F16 ? 0x1p-14 : 0x1p-126), low == VOLT_F16 ? -10 : -7);
+    return fabs(got - want) <= ulp;
+}
+
+/* Under autocast (the 16-bit mixed precisions on the CPU) linear computes on operands
+ * rounded to bf16 or f16, sums in f32 and rounds its result; backward rounds dy and each
+ * product before adding it to the f32 gradients. Against loops here on the rounded
+ * values; the f32 masters are left as they were; f32 mode gives other values. */
+VOLT_TEST(linear_autocast_rounds_operands_and_results) {
+    const long x_shape[] = {6, 7}, w_shape[] = {5, 7}, b_shape[] = {5};
+    const volt_dtype lows[] = {VOLT_BF16, VOLT_F16};
+    for (int l = 0; l < 2; l++) {
+        volt_dtype low = lows[l];
+        volt_graph *g;
+        VOLT_EXPECT_OK(volt_graph_create(NULL, &g));
+        VOLT_EXPECT_FAIL(volt_graph_set_autocast(g, VOLT_I32), VOLT_ERR_ARG);
+        VOLT_EXPECT_OK(volt_graph_set_autocast(g, low));
+        VOLT_EXPECT_EQ_INT(volt_graph_autocast(g), low);
+        volt_tensor *x = volt_test_leaf(g, VOLT_F32, 2, x_shape, 1, 31, -2.0, 2.0);
+        volt_tensor *w = volt_test_leaf(g, VOLT_F32, 2, w_shape, 1, 32, -1.0, 1.0);
+        volt_tensor *b = volt_test_leaf(g, VOLT_F32, 1, b_shape, 1, 33, -1.0, 1.0);
+        float w_before[35];
+        memcpy(w_before, w->data, sizeof w_before);
+        volt_tensor *y = volt_linear_fn(x, w, b);
+        VOLT_EXPECT(y != NULL);
+        if (!y) continue;
+        int wrong = 0, unrounded = 0;
+        for (long r = 0; r < 6; r++)
+            for (long o = 0; o < 5; o++) {
+                double sum = 0;
+                for (long k = 0; k < 7; k++)
+                    sum += round_low(((float *)x->data)[r * 7 + k], low) *
+                           round_low(((float *)w->data)[o * 7 + k], low);
+                sum += round_low(((float *)b->data)[o], low);
+                double got = ((float *)y->data)[r * 5 + o];
+                wrong += !within_ulp(got, round_low(sum, low), low);
+                unrounded += round_low(got, low) != got;
+            }
+        VOLT_EXPECT_EQ_INT(wrong, 0);
+        VOLT_EXPECT_EQ_INT(unrounded, 0);
+        /* backward with dy of arbitrary values */
+        volt_tensor *dy = volt_test_leaf(g, VOLT_F32, 2, (const long[]){6, 5}, 0, 34, -1.0, 1.0);
+        VOLT_EXPECT_OK(volt_backward_with(y, dy));
+        int wrong_dx = 0, wrong_dw = 0, wrong_db = 0;
+        for (long r = 0; r < 6; r++)
+            for (long k = 0; k < 7; k++) {
+                double sum = 0;
+                for (long o = 0; o < 5; o++)
+                    sum += round_low(((float *)dy->data)[r * 5 + o], low) *
+                           round_low(((float *)w->data)[o * 7 + k], low);
+                wrong_dx +=
+                    !within_ulp(((float *)x->grad->data)[r * 7 + k], round_low(sum, low), low);
+            }
+        for (long o = 0; o < 5; o++) {
+            double db = 0;
+            for (long r = 0; r < 6; r++) db += round_low(((float *)dy->data)[r * 5 + o], low);
+            wrong_db += !within_ulp(((float *)b->grad->data)[o], round_low(db, low), low);
+            for (long k = 0; k < 7; k++) {
+                double sum = 0;
+                for (long r = 0; r < 6; r++)
+                    sum += round_low(((float *)dy->data)[r * 5 + o], low) *
+                           round_low(((float *)x->data)[r * 7 + k], low);
+                wrong_dw +=
+                    !within_ulp(((float *)w->grad->data)[o * 7 + k], round_low(sum, low), low);
+            }
+        }
+        VOLT_EXPECT_EQ_INT(wrong_dx, 0);
+        VOLT_EXPECT_EQ_INT(wrong_dw, 0);
+        VOLT_EXPECT_EQ_INT(wrong_db, 0);
+        VOLT_EXPECT(memcmp(w_before, w->data, sizeof w_before) == 0); /* the master stays */
+        /* f32: other values (the rounding above happened) */
+        float y16[30];
+        memcpy(y16, y->data, sizeof y16);
+        volt_graph_reset(g);
+        VOLT_EXPECT_OK(volt_graph_set_autocast(g, VOLT_F32));
+        volt_tensor *y32 = volt_linear_fn(x, w, b);
+        VOLT_EXPECT(y32 && memcmp(y16, y32->data, sizeof y16) != 0);
+        volt_graph_reset(g);
+        volt_test_leaf_free(x), volt_test_leaf_free(w), volt_test_leaf_free(b);
+        volt_test_leaf_free(dy);
+        volt_graph_destroy(g);
+    }
+}
+
 /* Zero-size products, as in PyTorch: [M, 0] x [0, N] is an [M, N] of zeros, [M, K] x
  * [K, 0] is [M, 0], and the gradients of the other operand stay zero. A contiguous [R, 0]
  * or [K, 0] operand has a row stride of 0, which is still a layout BLAS never reads. */

@@ -98,6 +98,35 @@ VOLT_TEST(f16_round_trips_and_edges) {
     VOLT_EXPECT_NEAR(volt_f16_to_f32(0x8001), -0x1p-24, 0);
 }
 
+/* Rounding f32 arrays in place gives exactly the f32 value of the 16-bit conversion, for
+ * every f32 bit pattern class: normal, ties, subnormal, overflow, inf, NaN. */
+VOLT_TEST(round_to_dtype_matches_the_conversions) {
+    float values[] = {
+        1.0f,   1.0f + 0x1p-8f, 1.0f + 3 * 0x1p-8f, -3.14159f, 65504.0f, 65520.0f,  1e30f,
+        -1e30f, 0x1p-24f,       0x1p-26f,           3e-39f,    INFINITY, -INFINITY, 0.1f,
+        -0.0f,  0x1.fffffep127f};
+    enum { N = sizeof values / sizeof values[0] };
+    float bf[N], f16[N], f32[N];
+    memcpy(bf, values, sizeof values);
+    memcpy(f16, values, sizeof values);
+    memcpy(f32, values, sizeof values);
+    volt_round_to_dtype(bf, N, VOLT_BF16);
+    volt_round_to_dtype(f16, N, VOLT_F16);
+    volt_round_to_dtype(f32, N, VOLT_F32);
+    for (int i = 0; i < N; i++) {
+        float want_bf = volt_bf16_to_f32(volt_f32_to_bf16(values[i]));
+        float want_f16 = volt_f16_to_f32(volt_f32_to_f16(values[i]));
+        VOLT_EXPECT(memcmp(&bf[i], &want_bf, 4) == 0);
+        VOLT_EXPECT(memcmp(&f16[i], &want_f16, 4) == 0);
+        VOLT_EXPECT(memcmp(&f32[i], &values[i], 4) == 0);
+    }
+    VOLT_EXPECT(isinf(f16[5]) && isinf(f16[6]) && f16[7] < 0 && isinf(f16[7]));
+    VOLT_EXPECT(isinf(bf[15])); /* the largest f32 rounds up past bf16's largest */
+    float nan[3] = {NAN, -NAN, 1.0f};
+    volt_round_to_dtype(nan, 3, VOLT_BF16);
+    VOLT_EXPECT(isnan(nan[0]) && isnan(nan[1]) && nan[2] == 1.0f);
+}
+
 VOLT_TEST(convert_between_dtypes) {
     const float src[] = {1.5f, -2.25f, 3.0f, 1e-3f};
     uint16_t half[4];
