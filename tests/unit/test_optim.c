@@ -8,6 +8,7 @@
  * agree to 1e-12 relative (the operations are torch's; only rounding may differ, and the
  * worst seen is 2.4e-16); f32 to 1e-6 relative (torch rounds some scalars differently;
  * the worst seen is 1.4e-7). */
+#include "optim/grad_scaler.h"
 #include "optim/optim.h"
 
 #include <stdint.h>
@@ -675,4 +676,62 @@ VOLT_TEST(grad_scale_and_clip_value) {
     VOLT_EXPECT(isnan(grads32[5])); /* as torch.clamp */
     volt_grad_scale(grads32, VOLT_F32, 5, 0.5);
     VOLT_EXPECT(grads32[0] == -0.15f && grads32[4] == 0.15f);
+}
+
+/* The dynamic loss scale: PyTorch's policy (halve and skip on a non-finite gradient, double
+ * after growth_interval good steps in a row), unscaling in place, bad configurations and
+ * states refused with the key's name. */
+VOLT_TEST(grad_scaler_skips_backs_off_and_grows) {
+    volt_grad_scaler s;
+    volt_grad_scaler_config c = VOLT_GRAD_SCALER_DEFAULTS;
+    c.growth_interval = 3;
+    VOLT_EXPECT_OK(volt_grad_scaler_init(&s, &c));
+    VOLT_EXPECT_NEAR(s.scale, 65536, 0);
+    float grad[4] = {65536.0f, -131072.0f, 32768.0f, 0.0f};
+    VOLT_EXPECT_EQ_INT(volt_grad_scaler_unscale(&s, grad, 4), 1);
+    VOLT_EXPECT_NEAR(grad[0], 1.0, 0);
+    VOLT_EXPECT_NEAR(grad[1], -2.0, 0);
+    VOLT_EXPECT_NEAR(grad[2], 0.5, 0);
+    /* a planted overflow: reported, and the step is skipped with the scale halved */
+    float bad[3] = {1.0f, INFINITY, 2.0f};
+    VOLT_EXPECT_EQ_INT(volt_grad_scaler_unscale(&s, bad, 3), 0);
+    float nan[2] = {NAN, 1.0f};
+    VOLT_EXPECT_EQ_INT(volt_grad_scaler_unscale(&s, nan, 2), 0);
+    VOLT_EXPECT_EQ_INT(volt_grad_scaler_update(&s, 0), 0);
+    VOLT_EXPECT_NEAR(s.scale, 32768, 0);
+    VOLT_EXPECT_EQ_INT((int)s.skipped_steps, 1);
+    /* growth after 3 good steps in a row, not before; a skip resets the count */
+    VOLT_EXPECT_EQ_INT(volt_grad_scaler_update(&s, 1), 1);
+    VOLT_EXPECT_EQ_INT(volt_grad_scaler_update(&s, 1), 1);
+    VOLT_EXPECT_NEAR(s.scale, 32768, 0);
+    VOLT_EXPECT_EQ_INT(volt_grad_scaler_update(&s, 0), 0);
+    VOLT_EXPECT_NEAR(s.scale, 16384, 0);
+    for (int i = 0; i < 2; i++) VOLT_EXPECT_EQ_INT(volt_grad_scaler_update(&s, 1), 1);
+    VOLT_EXPECT_NEAR(s.scale, 16384, 0);
+    VOLT_EXPECT_EQ_INT(volt_grad_scaler_update(&s, 1), 1);
+    VOLT_EXPECT_NEAR(s.scale, 32768, 0);
+    VOLT_EXPECT_EQ_INT((int)s.good_steps, 0);
+    VOLT_EXPECT_EQ_INT((int)s.skipped_steps, 2);
+    /* a saved state continues where it was */
+    volt_grad_scaler t;
+    VOLT_EXPECT_OK(volt_grad_scaler_init(&t, &c));
+    VOLT_EXPECT_OK(volt_grad_scaler_restore(&t, 8.0, 2, 5));
+    VOLT_EXPECT_EQ_INT(volt_grad_scaler_update(&t, 1), 1);
+    VOLT_EXPECT_NEAR(t.scale, 16.0, 0);
+    VOLT_EXPECT_FAIL(volt_grad_scaler_restore(&t, 0.0, 0, 0), VOLT_ERR_CONFIG);
+    VOLT_EXPECT_FAIL(volt_grad_scaler_restore(&t, INFINITY, 0, 0), VOLT_ERR_CONFIG);
+    VOLT_EXPECT_FAIL(volt_grad_scaler_restore(&t, 1.0, -1, 0), VOLT_ERR_CONFIG);
+    /* configurations out of range */
+    volt_grad_scaler_config bad_config[4] = {c, c, c, c};
+    bad_config[0].init_scale = 0;
+    bad_config[1].growth_factor = 1.0;
+    bad_config[2].backoff_factor = 1.0;
+    bad_config[3].growth_interval = 0;
+    const char *keys[4] = {"grad_scaler.init_scale", "grad_scaler.growth_factor",
+                           "grad_scaler.backoff_factor", "grad_scaler.growth_interval"};
+    for (int i = 0; i < 4; i++) {
+        VOLT_EXPECT_EQ_INT(volt_grad_scaler_init(&t, &bad_config[i]), VOLT_ERR_CONFIG);
+        VOLT_EXPECT_STR_CONTAINS(volt_error_message(), keys[i]);
+        volt_error_clear();
+    }
 }
