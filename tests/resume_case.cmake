@@ -11,7 +11,8 @@
 # weights within TOLERANCE (absolute, on weights of size ~0.05).
 # Variables: MPIEXEC, MPIEXEC_FLAGS (list), TRAIN, CONFIG, DATA, ROOT, BATCHES, RANKS_A,
 # STRATEGY_A, BATCH_A, RANKS_B, STRATEGY_B, BATCH_B, H5DIFF, [TOLERANCE], [DROPOUT] (0.2;
-# across layouts 0: dropout masks are numbered by each rank's local elements).
+# across layouts 0: dropout masks are numbered by each rank's local elements), [EXTRA]
+# (more options for both runs, a list).
 cmake_minimum_required(VERSION 3.24) # lists keep empty elements (CMP0007)
 if(NOT DEFINED DROPOUT)
   set(DROPOUT 0.2) # exercises the random streams' restore
@@ -24,7 +25,7 @@ set(_common --config ${CONFIG} --data.path=${DATA} --trainer.enable_progress_bar
     --trainer.log_every_n_steps=1
     --trainer.default_root_dir=${ROOT} --model.dropout=${DROPOUT}
     --callbacks.0.name=ModelCheckpoint --callbacks.0.every_n_train_steps=5
-    --callbacks.0.save_top_k=-1)
+    --callbacks.0.save_top_k=-1 ${EXTRA})
 
 function(run name ranks strategy batch)
   execute_process(

@@ -182,6 +182,12 @@ if(VOLT_H5COPY)
 endif()
 volt_train_bad(hierarchical_value "strategy.hierarchical = 'maybe': expected auto, true or false" 2
                ARGS --strategy.hierarchical=maybe)
+volt_train_bad(precision_16_true "trainer.precision = '16-true' is not supported" 1
+               ARGS --trainer.precision=16-true)
+volt_train_bad(precision_unknown "trainer.precision = 'f8': expected 32-true, bf16-mixed or 16-mixed" 2
+               ARGS --trainer.precision=f8)
+volt_train_bad(grad_scaler_backoff "grad_scaler.backoff_factor = 1.5: expected between 0 and 1" 2
+               ARGS --trainer.precision=16-mixed --grad_scaler.backoff_factor=1.5)
 volt_train_bad(comm_timeout_negative "comm.timeout_s = -1: expected seconds >= 0" 2
                ARGS --comm.timeout_s=-1)
 volt_train_bad(batch_size_zero "data\\.batch_size" ""
@@ -229,8 +235,6 @@ volt_train_bad(ckpt_other_optimizer "holds adamw optimizer state; this run's opt
 volt_train_bad(ckpt_other_global_batch "global batch of 4 samples \\(data\\.batch_size x dp\\), this run's is 8" 2
   FIXTURES volt_train_tiny_checkpoints
   ARGS --data.batch_size=8 --model.hidden=8 --ckpt_path=${_full_ckpt})
-volt_train_bad(precision_bf16 "bf16-mixed" ""
-  ARGS --trainer.precision=bf16-mixed)
 volt_train_case(volt_train.bad.no_subcommand MODE fail
   COMMAND ${_train} --config ${_config}
   VARS "-DEXPECT=no subcommand: expected fit, validate, test or predict" -DEXIT_CODE=2)
@@ -342,9 +346,10 @@ endif()
 #                              on the same layout; within 1e-4 (absolute) after a change of layout
 find_program(VOLT_H5DIFF h5diff)
 function(volt_resume_case name ranks_a strategy_a batch_a ranks_b strategy_b batch_b)
+  cmake_parse_arguments(arg "" "TOLERANCE" "EXTRA" ${ARGN})
   set(tolerance "")
-  if(ARGC GREATER 7)
-    set(tolerance -DTOLERANCE=${ARGV7} -DDROPOUT=0)
+  if(arg_TOLERANCE)
+    set(tolerance -DTOLERANCE=${arg_TOLERANCE} -DDROPOUT=0)
   endif()
   add_test(NAME volt_train.resume.${name}
            COMMAND ${CMAKE_COMMAND} -DMPIEXEC=${MPIEXEC_EXECUTABLE}
@@ -353,7 +358,7 @@ function(volt_resume_case name ranks_a strategy_a batch_a ranks_b strategy_b bat
                    -DBATCHES=40 -DRANKS_A=${ranks_a} -DSTRATEGY_A=${strategy_a}
                    -DBATCH_A=${batch_a} -DRANKS_B=${ranks_b} -DSTRATEGY_B=${strategy_b}
                    -DBATCH_B=${batch_b} -DH5DIFF=${VOLT_H5DIFF} ${tolerance}
-                   -P ${CMAKE_CURRENT_SOURCE_DIR}/resume_case.cmake)
+                   "-DEXTRA=${arg_EXTRA}" -P ${CMAKE_CURRENT_SOURCE_DIR}/resume_case.cmake)
   set_tests_properties(volt_train.resume.${name} PROPERTIES LABELS mpi TIMEOUT 300
                        ENVIRONMENT "${_env}" FIXTURES_REQUIRED volt_train_fashion_mnist)
 endfunction()
@@ -361,10 +366,40 @@ if(VOLT_H5DIFF)
   volt_resume_case(single_1 1 single 64 1 single 64)
   volt_resume_case(ddp_2 2 ddp 32 2 ddp 32)
   volt_resume_case(zero1_2 2 zero1 32 2 zero1 32)
-  volt_resume_case(zero1_2_to_single_1 2 zero1 32 1 single 64 1e-4)
-  volt_resume_case(zero1_2_to_zero1_4 2 zero1 32 4 zero1 16 1e-4)
-  volt_resume_case(zero1_2_to_ddp_4 2 zero1 32 4 ddp 16 1e-4)
+  volt_resume_case(zero1_2_to_single_1 2 zero1 32 1 single 64 TOLERANCE 1e-4)
+  volt_resume_case(zero1_2_to_zero1_4 2 zero1 32 4 zero1 16 TOLERANCE 1e-4)
+  volt_resume_case(zero1_2_to_ddp_4 2 zero1 32 4 ddp 16 TOLERANCE 1e-4)
+  # 16-mixed from a scale of 2^40: steps are skipped and the scale halves, then grows every
+  # 7 good steps, so the checkpoint at step 25 holds a scale mid-way that the resumed run
+  # must take up for bit-identical losses
+  volt_resume_case(ddp_2_16_mixed 2 ddp 32 2 ddp 32
+    EXTRA --trainer.precision=16-mixed --grad_scaler.init_scale=1099511627776
+          --grad_scaler.growth_interval=7)
 endif()
+
+# --- mixed precision ------------------------------------------------------------------------
+#   volt_train.precision.<bf16|16>_mixed_learns   2 epochs as fit_learns: val/acc >= 0.80
+#   volt_train.precision.planted_overflow   16-mixed from a loss scale of 2^40 on 2 ranks:
+#                              the scale halves and the steps are skipped until it fits,
+#                              then the loss falls (tests/grad_scaler_case.cmake)
+#   volt_train.resume.ddp_2_16_mixed   above: the loss scale is in the checkpoint
+foreach(precision bf16 16)
+  volt_train_case(volt_train.precision.${precision}_mixed_learns MODE learns
+    FIXTURES volt_train_fashion_mnist
+    COMMAND ${_train} fit --config ${_config} --data.path=${_fashion_h5}
+            --trainer.precision=${precision}-mixed --trainer.max_epochs=2
+            --trainer.limit_train_batches=150 --trainer.log_every_n_steps=10
+            --trainer.enable_progress_bar=false
+            --trainer.default_root_dir=${_dir}/runs_${precision}_mixed --trainer.name=fit
+    VARS -DRUN_ROOT=${_dir}/runs_${precision}_mixed -DNAME=fit -DMETRIC=val/acc -DMIN=0.80)
+endforeach()
+add_test(NAME volt_train.precision.planted_overflow
+         COMMAND ${CMAKE_COMMAND} -DMPIEXEC=${MPIEXEC_EXECUTABLE}
+                 "-DMPIEXEC_FLAGS=${VOLT_MPIEXEC_FLAGS}" -DTRAIN=${_train} -DCONFIG=${_config}
+                 -DDATA=${_fashion_h5} -DROOT=${_dir}/runs_planted_overflow
+                 -P ${CMAKE_CURRENT_SOURCE_DIR}/grad_scaler_case.cmake)
+set_tests_properties(volt_train.precision.planted_overflow PROPERTIES LABELS mpi TIMEOUT 300
+                     ENVIRONMENT "${_env}" FIXTURES_REQUIRED volt_train_fashion_mnist)
 
 # --- checkpoints: PyTorch reads them (tests/torch_roundtrip.cmake) ------------------------
 #   volt_train.torch_roundtrip  tools/volt_to_torch.py evaluates a Volt checkpoint with the

@@ -99,6 +99,13 @@ static int write_state(volt_trainer *t, volt_ckpt *ckpt, int weights_only) {
     note(&first, volt_ckpt_put_long(ckpt, "meta", "rng_seed", (long)volt_graph_seed(t->graph)));
     note(&first, volt_ckpt_put_long(ckpt, "meta", "rng_step", t->train_batch_counter));
     note(&first, volt_ckpt_put_double(ckpt, "meta", "lr", t->lr));
+    if (t->options.loss_scaling) { /* 16-mixed: where the loss scale stands */
+        note(&first, volt_ckpt_put_double(ckpt, "meta", "grad_scaler_scale", t->scaler.scale));
+        note(&first,
+             volt_ckpt_put_long(ckpt, "meta", "grad_scaler_good_steps", t->scaler.good_steps));
+        note(&first, volt_ckpt_put_long(ckpt, "meta", "grad_scaler_skipped_steps",
+                                        t->scaler.skipped_steps));
+    }
     /* rank 0's clock: an attribute has one value, the same on every rank */
     double elapsed = t->fit ? volt_clock_seconds() - t->fit_start_time : 0;
     if (t->world && volt_comm_size(t->world) > 1)
@@ -205,6 +212,14 @@ static int read_state(volt_trainer *t, volt_module *m, fit_context *f, volt_ckpt
     if (volt_ckpt_has(ckpt, "meta", "elapsed_seconds"))
         VOLT_CHECK(volt_ckpt_get_double(ckpt, "meta", "elapsed_seconds", &elapsed));
     t->resumed_seconds = elapsed > 0 ? elapsed : 0;
+    if (t->options.loss_scaling && volt_ckpt_has(ckpt, "meta", "grad_scaler_scale")) {
+        double scale = 0;
+        long good = 0, skipped = 0;
+        VOLT_CHECK(volt_ckpt_get_double(ckpt, "meta", "grad_scaler_scale", &scale));
+        VOLT_CHECK(volt_ckpt_get_long(ckpt, "meta", "grad_scaler_good_steps", &good));
+        VOLT_CHECK(volt_ckpt_get_long(ckpt, "meta", "grad_scaler_skipped_steps", &skipped));
+        VOLT_CHECK(volt_grad_scaler_restore(&t->scaler, scale, good, skipped));
+    }
     t->global_step = step;
     t->train_batch_counter = rng_step;
     if (batches == f->train_batches) { /* the epoch was complete */

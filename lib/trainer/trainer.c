@@ -652,6 +652,31 @@ static int batch_loss(volt_trainer *t, volt_module *m, const volt_batch *batch, 
     return VOLT_OK;
 }
 
+/* 16-mixed, after the gradients of a step are complete (averaged over dp; ZeRO-1 reduces
+ * its shards later, which unscaling commutes with): divides them by the loss scale and
+ * checks them. Every rank must take the same decision, and under ZeRO-1 and tensor
+ * parallelism each holds other gradients: the outcome is agreed over the world. *step: 0
+ * when a gradient overflowed (the step is to be skipped). Logs grad_scaler/scale, the
+ * scale this step used. */
+static int unscale_step(volt_trainer *t, volt_module *m, long batch_idx, int *step) {
+    volt_params *params = volt_module_params(m);
+    if (volt_params_dtype(params) != VOLT_F32)
+        return VOLT_ERROR(VOLT_ERR_UNSUPPORTED, "16-mixed needs f32 parameters, not %s",
+                          volt_dtype_name(volt_params_dtype(params)));
+    double used = t->scaler.scale;
+    int32_t finite = volt_grad_scaler_unscale(&t->scaler, volt_params_grad(params),
+                                              volt_params_flat_size(params));
+    if (t->world && volt_comm_size(t->world) > 1)
+        VOLT_CHECK(volt_comm_allreduce(t->world, &finite, 1, VOLT_I32, VOLT_REDUCE_MIN, NULL));
+    *step = volt_grad_scaler_update(&t->scaler, finite);
+    if (!*step)
+        VOLT_DEBUG("16-mixed: a gradient overflowed at step %ld (epoch %ld, batch %ld) with loss "
+                   "scale %g: step skipped, scale now %g",
+                   t->global_step, t->current_epoch, batch_idx, used, t->scaler.scale);
+    VOLT_CHECK(volt_metrics_log(t->metrics, "grad_scaler/scale", used, 1.0, VOLT_LOG_STEP));
+    return VOLT_OK;
+}
+
 /* After the loss: backward (scaled), gradient averaging, and on the last micro-batch of an
  * accumulation clipping and the optimizer step. */
 static int train_backward_and_step(volt_trainer *t, volt_module *m, fit_context *f,
@@ -663,6 +688,7 @@ static int train_backward_and_step(volt_trainer *t, volt_module *m, fit_context 
         double scale = 1.0 / (double)o->accumulate_grad_batches;
         if (f->ddp || f->zero) /* the group's average of the gradients is the global mean */
             scale *= (double)local_size * (double)trainer_dp_size(t) / (double)global_size;
+        if (o->loss_scaling) scale *= t->scaler.scale; /* 16-mixed: undone by unscale_step */
         volt_tensor *scaled = loss;
         if (scale != 1.0) {
             scaled = volt_scale(loss, scale);
@@ -684,6 +710,16 @@ static int train_backward_and_step(volt_trainer *t, volt_module *m, fit_context 
     }
     VOLT_CHECK(call_hook(t, m, HOOK_AFTER_BACKWARD));
     if (!ends_accumulation) return VOLT_OK;
+    if (o->loss_scaling) {
+        int step = 1;
+        VOLT_CHECK(unscale_step(t, m, batch_idx, &step));
+        if (!step) { /* skipped: the parameters and the optimizer state stay */
+            t->global_step++;
+            volt_params_zero_grad(volt_module_params(m));
+            *stepped = 1;
+            return VOLT_OK;
+        }
+    }
     VOLT_CHECK(clip_gradients(t, m, f, batch_idx));
     VOLT_CHECK(call_hook(t, m, HOOK_BEFORE_OPTIMIZER_STEP));
     volt_params *params = volt_module_params(m);

@@ -95,7 +95,17 @@ static const key_decl trainer_keys[] = {
     {"trainer.name", VOLT_CONFIG_STRING, "", "run folder name (\"\": the model's name)"},
     {"trainer.version", VOLT_CONFIG_INT, "-1", "run folder version (-1: the next free one)"},
     {"trainer.precision", VOLT_CONFIG_STRING, "32-true",
-     "32-true (16-mixed, bf16-mixed and the others come with the CUDA back end)"},
+     "32-true; bf16-mixed or 16-mixed: linear layers on 16-bit operands with f32 "
+     "accumulation and f32 master weights (16-mixed with dynamic loss scaling); on the CPU "
+     "the products are rounded to the 16-bit type, for the numerics, not for speed"},
+    {"grad_scaler.init_scale", VOLT_CONFIG_FLOAT, "65536",
+     "16-mixed: the first loss scale (PyTorch's GradScaler)"},
+    {"grad_scaler.growth_factor", VOLT_CONFIG_FLOAT, "2",
+     "16-mixed: the scale grows by this after growth_interval steps without overflow"},
+    {"grad_scaler.backoff_factor", VOLT_CONFIG_FLOAT, "0.5",
+     "16-mixed: the scale shrinks by this when a gradient overflows (the step is skipped)"},
+    {"grad_scaler.growth_interval", VOLT_CONFIG_INT, "2000",
+     "16-mixed: steps in a row without overflow before the scale grows"},
     {"trainer.layout", VOLT_CONFIG_STRING, "",
      "rank layout, such as dp=4 (\"\": dp = the number of ranks)"},
     {"trainer.strategy", VOLT_CONFIG_STRING, "auto",
@@ -264,23 +274,37 @@ bad:
                       key, text);
 }
 
-static int check_precision(const volt_config *c) {
+/* trainer.precision (Lightning's names; "32", "16" and "bf16" are its older spellings)
+ * and, for 16-mixed, grad_scaler.*. */
+static int read_precision(const volt_config *c, trainer_options *o) {
     const char *key = "trainer.precision", *text;
     VOLT_CHECK(volt_config_get_string(c, key, &text));
-    if (strcmp(text, "32-true") == 0 || strcmp(text, "32") == 0) return VOLT_OK;
-    static const char *const later[] = {"16-mixed", "bf16-mixed", "16-true", "bf16-true",
-                                        "16",       "bf16",       "64-true", "64"};
-    for (size_t i = 0; i < sizeof later / sizeof later[0]; i++)
-        if (strcmp(text, later[i]) == 0)
-            return VOLT_ERROR(VOLT_ERR_UNSUPPORTED,
-                              "%s = '%s' is not supported yet: bf16 and 16-bit precisions come "
-                              "with the CUDA back end (and 64-true is not planned); this "
-                              "build trains in 32-true",
-                              key, text);
-    return VOLT_ERROR(VOLT_ERR_CONFIG,
-                      "%s = '%s': expected 32-true (or, with the CUDA back end, 16-mixed, "
-                      "bf16-mixed, 16-true, bf16-true)",
-                      key, text);
+    o->autocast = VOLT_F32;
+    o->loss_scaling = 0;
+    if (strcmp(text, "bf16-mixed") == 0 || strcmp(text, "bf16") == 0) {
+        o->autocast = VOLT_BF16;
+    } else if (strcmp(text, "16-mixed") == 0 || strcmp(text, "16") == 0) {
+        o->autocast = VOLT_F16;
+        o->loss_scaling = 1;
+    } else if (strcmp(text, "32-true") != 0 && strcmp(text, "32") != 0) {
+        static const char *const later[] = {"16-true", "bf16-true", "64-true", "64"};
+        for (size_t i = 0; i < sizeof later / sizeof later[0]; i++)
+            if (strcmp(text, later[i]) == 0)
+                return VOLT_ERROR(VOLT_ERR_UNSUPPORTED,
+                                  "%s = '%s' is not supported: parameters and optimizer state "
+                                  "stay in f32 (use 16-mixed or bf16-mixed)",
+                                  key, text);
+        return VOLT_ERROR(VOLT_ERR_CONFIG, "%s = '%s': expected 32-true, bf16-mixed or 16-mixed",
+                          key, text);
+    }
+    volt_grad_scaler_config *s = &o->scaler;
+    VOLT_CHECK(volt_config_get_float(c, "grad_scaler.init_scale", &s->init_scale));
+    VOLT_CHECK(volt_config_get_float(c, "grad_scaler.growth_factor", &s->growth_factor));
+    VOLT_CHECK(volt_config_get_float(c, "grad_scaler.backoff_factor", &s->backoff_factor));
+    VOLT_CHECK(volt_config_get_int(c, "grad_scaler.growth_interval", &s->growth_interval));
+    volt_grad_scaler check;
+    VOLT_CHECK(volt_grad_scaler_init(&check, s));
+    return VOLT_OK;
 }
 
 /* optimizer.* (unset weight decay: PyTorch's default for the kind). */
@@ -479,7 +503,7 @@ static int read_options(const volt_config *c, trainer_options *o) {
                           o->name);
     VOLT_CHECK(
         read_long_at_least(c, "trainer.version", -1, "-1 (the next free) or >= 0", &o->version));
-    VOLT_CHECK(check_precision(c));
+    VOLT_CHECK(read_precision(c, o));
     VOLT_CHECK(read_optimizer(c, &o->optim.optimizer));
     VOLT_CHECK(read_schedule(c, &o->optim));
 
@@ -670,6 +694,8 @@ static int trainer_build(volt_trainer *t, MPI_Comm parent) {
     VOLT_CHECK(build_config_callbacks(t));
     volt_graph_options graph_options = {.seed = (uint64_t)t->options.seed};
     VOLT_CHECK(volt_graph_create(&graph_options, &t->graph));
+    VOLT_CHECK(volt_graph_set_autocast(t->graph, t->options.autocast));
+    VOLT_CHECK(volt_grad_scaler_init(&t->scaler, &t->options.scaler));
     VOLT_CHECK(volt_metrics_create(&t->metrics));
     /* the ranks of a tensor-parallel group compute the same metrics: the first counts */
     volt_metrics_set_counted(t->metrics, t->tp.rank == 0);

@@ -17,6 +17,7 @@
 #include "log/csv_logger.h"
 #include "log/progress.h"
 #include "log/tensorboard.h"
+#include "optim/grad_scaler.h"
 #include "prof/prof.h"
 #include "trainer/trainer.h"
 
@@ -99,6 +100,9 @@ typedef struct trainer_options {
     double bucket_mb; /* strategy.bucket_mb */
     const char *hierarchical_text; /* strategy.hierarchical: auto, true or false */
     double comm_timeout_s;         /* comm.timeout_s (0: none) */
+    volt_dtype autocast;           /* trainer.precision: f32 (32-true), bf16 or f16 (-mixed) */
+    int loss_scaling;              /* 16-mixed */
+    volt_grad_scaler_config scaler; /* grad_scaler.* */
 } trainer_options;
 
 struct volt_trainer {
@@ -139,6 +143,7 @@ struct volt_trainer {
     fit_context *fit;         /* during a fit */
     volt_prof *prof;          /* during a fit with trainer.profiler; NULL otherwise */
     double lr;                /* of the last optimizer step (before the first one: of it) */
+    volt_grad_scaler scaler;  /* 16-mixed: the loss scale, kept across fits and in checkpoints */
     long batch_size;          /* of the batch being processed; 0 between batches */
     long last_batch_samples;  /* the last training batch: samples over all ranks */
     double last_batch_flops;  /* and the flops of its forward and backward on this rank */
