@@ -14,8 +14,14 @@
  *   the configuration, max_epochs 1, no sanity check), trainer.log_every_n_steps (50),
  *   trainer.enable_progress_bar (true), trainer.enable_model_summary (true),
  *   trainer.default_root_dir ("runs"), trainer.name ("": the model's name),
- *   trainer.version (-1: the next free number), trainer.precision ("32-true"; other
- *   precisions are rejected until the CUDA back end lands).
+ *   trainer.version (-1: the next free number), trainer.precision ("32-true";
+ *   "bf16-mixed" and "16-mixed": linear layers on 16-bit operands with f32 accumulation,
+ *   f32 master weights and optimizer state (on the CPU the operands and results are
+ *   rounded: the numerics of 16-bit training, not its speed); "16-mixed" scales the loss
+ *   dynamically: grad_scaler.init_scale (65536), growth_factor (2), backoff_factor (0.5),
+ *   growth_interval (2000), as PyTorch's GradScaler: a step whose gradients overflow on
+ *   any rank is skipped and the scale backs off; the scale is logged as
+ *   grad_scaler/scale and saved in checkpoints; "16-true", "bf16-true" are refused).
  *   trainer.layout ("": dp = world size; lib/dist/layout.h), trainer.strategy ("auto":
  *   ddp when dp > 1, else single; "single" (an error with dp > 1), "ddp", "zero1"),
  *   strategy.bucket_mb (25: DDP's gradient bucket size, MB), strategy.hierarchical ("auto":
