@@ -226,42 +226,78 @@ typedef struct {
     double eps;
 } adam_scalars;
 
-static void adam_f32(float *restrict params, const float *restrict grads,
-                     float *restrict exp_avg, float *restrict exp_avg_sq, size_t n,
-                     adam_scalars s) {
-    const float l2 = (float)s.l2, decay = (float)s.decay;
-    const float beta1 = (float)s.beta1, one_minus_beta1 = (float)(1 - s.beta1);
-    const float beta2 = (float)s.beta2, one_minus_beta2 = (float)(1 - s.beta2);
-    const float step_size = (float)s.step_size, eps = (float)s.eps;
-    const float bias_correction2_sqrt = (float)s.bias_correction2_sqrt;
-    for (size_t i = 0; i < n; i++) {
-        float grad = grads[i] + l2 * params[i];
-        float m = beta1 * exp_avg[i] + one_minus_beta1 * grad;
-        float v = beta2 * exp_avg_sq[i] + one_minus_beta2 * grad * grad;
-        exp_avg[i] = m;
-        exp_avg_sq[i] = v;
-        float denom = sqrtf(v) / bias_correction2_sqrt + eps;
-        params[i] = params[i] * decay - step_size * (m / denom);
+/* The Adam loop is bound by its square root and two divisions per element, not by memory:
+ * the default x86-64 target has 4 float lanes (SSE2). Where the CPU has AVX2 or AVX-512,
+ * the same loop compiled for it runs instead (AdamW over 1.86M f32 parameters with
+ * AVX-512: 1.4 -> 0.8-1.0 ms per step, zeroing the gradients included). The results are
+ * the same bits on every path: square root and division are correctly rounded, the loop
+ * has no reduction to reorder, and nothing is contracted into an FMA (gcc in ISO C mode
+ * does not contract; clang is told so below). */
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+#define ADAM_WIDE 1
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+#define ADAM_TARGET(isa) __attribute__((target(isa)))
+#else
+#define ADAM_WIDE 0
+#endif
+
+#define ADAM_LOOP(NAME, T, SQRT, ATTRIBUTES)                                                       \
+    ATTRIBUTES static void NAME(T *restrict params, const T *restrict grads, T *restrict exp_avg,  \
+                                T *restrict exp_avg_sq, size_t n, adam_scalars s) {                \
+        const T l2 = (T)s.l2, decay = (T)s.decay;                                                  \
+        const T beta1 = (T)s.beta1, one_minus_beta1 = (T)(1 - s.beta1);                            \
+        const T beta2 = (T)s.beta2, one_minus_beta2 = (T)(1 - s.beta2);                            \
+        const T step_size = (T)s.step_size, eps = (T)s.eps;                                        \
+        const T bias_correction2_sqrt = (T)s.bias_correction2_sqrt;                                \
+        for (size_t i = 0; i < n; i++) {                                                           \
+            T grad = grads[i] + l2 * params[i];                                                    \
+            T m = beta1 * exp_avg[i] + one_minus_beta1 * grad;                                     \
+            T v = beta2 * exp_avg_sq[i] + one_minus_beta2 * grad * grad;                           \
+            exp_avg[i] = m;                                                                        \
+            exp_avg_sq[i] = v;                                                                     \
+            T denom = SQRT(v) / bias_correction2_sqrt + eps;                                       \
+            params[i] = params[i] * decay - step_size * (m / denom);                               \
+        }                                                                                          \
     }
+ADAM_LOOP(adam_f32_base, float, sqrtf, )
+ADAM_LOOP(adam_f64_base, double, sqrt, )
+#if ADAM_WIDE
+ADAM_LOOP(adam_f32_avx2, float, sqrtf, ADAM_TARGET("avx2"))
+ADAM_LOOP(adam_f64_avx2, double, sqrt, ADAM_TARGET("avx2"))
+ADAM_LOOP(adam_f32_avx512, float, sqrtf, ADAM_TARGET("avx512f"))
+ADAM_LOOP(adam_f64_avx512, double, sqrt, ADAM_TARGET("avx512f"))
+#endif
+
+static void adam_f32(float *params, const float *grads, float *exp_avg, float *exp_avg_sq, size_t n,
+                     adam_scalars s) {
+#if ADAM_WIDE
+    if (__builtin_cpu_supports("avx512f")) {
+        adam_f32_avx512(params, grads, exp_avg, exp_avg_sq, n, s);
+        return;
+    }
+    if (__builtin_cpu_supports("avx2")) {
+        adam_f32_avx2(params, grads, exp_avg, exp_avg_sq, n, s);
+        return;
+    }
+#endif
+    adam_f32_base(params, grads, exp_avg, exp_avg_sq, n, s);
 }
 
-static void adam_f64(double *restrict params, const double *restrict grads,
-                     double *restrict exp_avg, double *restrict exp_avg_sq, size_t n,
-                     adam_scalars s) {
-    const double l2 = s.l2, decay = s.decay;
-    const double beta1 = s.beta1, one_minus_beta1 = 1 - s.beta1;
-    const double beta2 = s.beta2, one_minus_beta2 = 1 - s.beta2;
-    const double step_size = s.step_size, eps = s.eps;
-    const double bias_correction2_sqrt = s.bias_correction2_sqrt;
-    for (size_t i = 0; i < n; i++) {
-        double grad = grads[i] + l2 * params[i];
-        double m = beta1 * exp_avg[i] + one_minus_beta1 * grad;
-        double v = beta2 * exp_avg_sq[i] + one_minus_beta2 * grad * grad;
-        exp_avg[i] = m;
-        exp_avg_sq[i] = v;
-        double denom = sqrt(v) / bias_correction2_sqrt + eps;
-        params[i] = params[i] * decay - step_size * (m / denom);
+static void adam_f64(double *params, const double *grads, double *exp_avg, double *exp_avg_sq,
+                     size_t n, adam_scalars s) {
+#if ADAM_WIDE
+    if (__builtin_cpu_supports("avx512f")) {
+        adam_f64_avx512(params, grads, exp_avg, exp_avg_sq, n, s);
+        return;
     }
+    if (__builtin_cpu_supports("avx2")) {
+        adam_f64_avx2(params, grads, exp_avg, exp_avg_sq, n, s);
+        return;
+    }
+#endif
+    adam_f64_base(params, grads, exp_avg, exp_avg_sq, n, s);
 }
 
 /* --- stepping -------------------------------------------------------------------------------- */
