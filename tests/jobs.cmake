@@ -37,7 +37,7 @@ add_test(NAME jobs.templates_use_real_options
                  --config ${PROJECT_SOURCE_DIR}/configs/fashion_mnist_mlp.yaml
                  --jobs-dir ${PROJECT_SOURCE_DIR}/jobs)
 set_tests_properties(jobs.syntax jobs.spack_package jobs.templates_use_real_options
-                     PROPERTIES LABELS unit TIMEOUT 120)
+                     PROPERTIES LABELS "unit;jobs" TIMEOUT 120)
 if(VOLT_SANITIZE)
   # volt-train starts MPI, whose initialisation leaks (see tests/trainer.cmake)
   set_tests_properties(jobs.templates_use_real_options PROPERTIES
