@@ -75,9 +75,9 @@ void volt_graph_set_training(volt_graph *graph, int training);
 int volt_graph_training(const volt_graph *graph);
 
 /* Autocast for the 16-bit mixed precisions on the CPU: VOLT_BF16 or VOLT_F16 makes
- * linear layers compute on operands rounded to that type, with f32 accumulation and a
- * rounded result (lib/ops/matmul.c); VOLT_F32 (the default) turns it off. VOLT_ERR_ARG
- * for another dtype (then nothing changes). */
+ * linear layers and attention compute on operands rounded to that type, with f32
+ * accumulation and a rounded result (lib/ops/matmul.c, attention.c); VOLT_F32 (the
+ * default) turns it off. VOLT_ERR_ARG for another dtype (then nothing changes). */
 VOLT_NODISCARD int volt_graph_set_autocast(volt_graph *graph, volt_dtype dtype);
 volt_dtype volt_graph_autocast(const volt_graph *graph);
 

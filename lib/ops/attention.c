@@ -9,10 +9,17 @@
  *   dP = dout v^T,  dv += P^T dout,  dS = P (dP - rowsum(dP P))  (elementwise),
  *   dq += dS k scale,  dk += dS^T q scale.
  * P of every (b, h) is saved in the node (saved[0], [B, H, T, T]). The four products
- * are GEMMs on the strided blocks (lda = 3C), so nothing is copied. */
+ * are GEMMs on the strided blocks (lda = 3C), so nothing is copied.
+ *
+ * Under the graph's autocast (bf16 or f16, f32 input: the 16-bit mixed precisions on the
+ * CPU) the products take 16-bit operands as a GPU's fused attention does: q, k and v are
+ * rounded (a copy of qkv, saved[1]), the scores and the softmax stay f32, P is rounded
+ * before P v, and the output is rounded; backward rounds dout and dS, and each product
+ * before it is added to dqkv. */
 #include <cblas.h>
 #include <limits.h>
 #include <math.h>
+#include <string.h>
 
 #include "ops/op_util.h"
 
@@ -71,6 +78,56 @@ static long out_offset(const attention_sizes *s, long b, long h) {
 
 static void *element(volt_dtype dtype, void *base, long offset) {
     return (char *)base + (ptrdiff_t)offset * (ptrdiff_t)volt_dtype_size(dtype);
+}
+
+/* dst [T, d] (row stride ld) += round(src [T, d] contiguous) */
+static void add_rounded_block(float *dst, long ld, float *src, long rows, long cols,
+                              volt_dtype low) {
+    volt_round_to_dtype(src, (size_t)(rows * cols), low);
+    for (long i = 0; i < rows; i++)
+        for (long j = 0; j < cols; j++) dst[i * ld + j] += src[i * cols + j];
+}
+
+/* Backward under autocast (see the header): f32 buffers holding 16-bit values. */
+static int attention_backward_autocast(volt_graph *graph, volt_node *node) {
+    volt_tensor *qkv = node->inputs[0];
+    const volt_dtype low = (volt_dtype)node->integers[1];
+    attention_sizes s = attention_sizes_of(qkv, (int)node->integers[0]);
+    volt_tensor *dqkv = volt_grad_of(graph, qkv);
+    VOLT_CHECK_PTR(dqkv);
+    if (s.batch == 0 || s.steps == 0) return VOLT_OK;
+    long ld_qkv = 3 * s.channels, ld_out = s.channels, T = s.steps, d = s.head_dim;
+    size_t dout_count = volt_tensor_numel(node->output->grad);
+    float *dp = volt_graph_alloc(graph, (size_t)(T * T) * sizeof(float));
+    float *block = volt_graph_alloc(graph, (size_t)(T * d) * sizeof(float));
+    float *dout = volt_graph_alloc(graph, dout_count * sizeof(float));
+    if (!dp || !block || !dout)
+        return VOLT_ERROR(VOLT_ERR_NOMEM, "causal_self_attention backward: out of memory");
+    memcpy(dout, node->output->grad->data, dout_count * sizeof(float));
+    volt_round_to_dtype(dout, dout_count, low);
+    const float *qkv_low = node->saved[1]->data, *p_all = node->saved[0]->data;
+    float *grad = dqkv->data;
+    for (long b = 0; b < s.batch; b++)
+        for (long h = 0; h < s.heads; h++) {
+            long qo = q_offset(&s, b, h), ko = qo + s.channels, vo = qo + 2 * s.channels;
+            const float *q = qkv_low + qo, *k = qkv_low + ko, *v = qkv_low + vo;
+            const float *dout_bh = dout + out_offset(&s, b, h);
+            const float *p = p_all + (b * s.heads + h) * T * T;
+            volt_op_gemm(VOLT_F32, CblasNoTrans, CblasTrans, T, T, d, 1.0, dout_bh, ld_out, v,
+                         ld_qkv, 0.0, dp, T);
+            volt_op_gemm(VOLT_F32, CblasTrans, CblasNoTrans, T, d, T, 1.0, p, T, dout_bh, ld_out,
+                         0.0, block, d);
+            add_rounded_block(grad + vo, ld_qkv, block, T, d, low);
+            softmax_backward_f32(p, dp, T);
+            volt_round_to_dtype(dp, (size_t)(T * T), low);
+            volt_op_gemm(VOLT_F32, CblasNoTrans, CblasNoTrans, T, d, T, s.scale, dp, T, k, ld_qkv,
+                         0.0, block, d);
+            add_rounded_block(grad + qo, ld_qkv, block, T, d, low);
+            volt_op_gemm(VOLT_F32, CblasTrans, CblasNoTrans, T, d, T, s.scale, dp, T, q, ld_qkv,
+                         0.0, block, d);
+            add_rounded_block(grad + ko, ld_qkv, block, T, d, low);
+        }
+    return VOLT_OK;
 }
 
 static int attention_backward(volt_graph *graph, volt_node *node) {
@@ -133,6 +190,16 @@ volt_tensor *volt_causal_self_attention(volt_tensor *qkv, int n_head) {
     attention_sizes s = attention_sizes_of(qkv, n_head);
     volt_dtype dt = qkv->dtype;
     long T = s.steps, d = s.head_dim, ld_qkv = 3 * C;
+    /* autocast: q, k and v rounded to the 16-bit type (a copy) */
+    const volt_dtype low = dt == VOLT_F32 ? volt_graph_autocast(graph) : VOLT_F32;
+    volt_tensor *operands = qkv;
+    if (low != VOLT_F32) {
+        operands = volt_graph_tensor(graph, VOLT_F32, 3, qkv->shape);
+        VOLT_OP_REQUIRE(operands, VOLT_ERR_NOMEM,
+                        "causal_self_attention: out of memory for the 16-bit operands");
+        memcpy(operands->data, qkv->data, volt_tensor_numel(qkv) * sizeof(float));
+        volt_round_to_dtype(operands->data, volt_tensor_numel(qkv), low);
+    }
     const long out_shape[3] = {s.batch, T, C};
     volt_tensor *out = volt_graph_tensor(graph, dt, 3, out_shape);
     VOLT_OP_REQUIRE(out, VOLT_ERR_NOMEM, "causal_self_attention: out of memory for the output");
@@ -154,9 +221,9 @@ volt_tensor *volt_causal_self_attention(volt_tensor *qkv, int n_head) {
         for (long b = 0; b < s.batch; b++)
             for (long h = 0; h < s.heads; h++) {
                 long qo = q_offset(&s, b, h);
-                const void *q = element(dt, qkv->data, qo);
-                const void *k = element(dt, qkv->data, qo + C);
-                const void *v = element(dt, qkv->data, qo + 2 * C);
+                const void *q = element(dt, operands->data, qo);
+                const void *k = element(dt, operands->data, qo + C);
+                const void *v = element(dt, operands->data, qo + 2 * C);
                 void *p = record ? element(dt, p_all->data, (b * s.heads + h) * T * T) : p_block;
                 /* S [T, T] = q [T, d] k^T [d, T] scale, then P in place; out = P v */
                 volt_op_gemm(dt, CblasNoTrans, CblasTrans, T, T, d, s.scale, q, ld_qkv, k, ld_qkv,
@@ -165,14 +232,19 @@ volt_tensor *volt_causal_self_attention(volt_tensor *qkv, int n_head) {
                     causal_softmax_f64(p, T);
                 else
                     causal_softmax_f32(p, T);
+                if (low != VOLT_F32) volt_round_to_dtype(p, (size_t)(T * T), low);
                 volt_op_gemm(dt, CblasNoTrans, CblasNoTrans, T, d, T, 1.0, p, T, v, ld_qkv, 0.0,
                              element(dt, out->data, out_offset(&s, b, h)), C);
             }
+    if (low != VOLT_F32) volt_round_to_dtype(out->data, volt_tensor_numel(out), low);
     if (record) {
-        volt_node *node =
-            volt_graph_record(graph, "causal_self_attention", attention_backward, out, &qkv, 1);
+        volt_node *node = volt_graph_record(
+            graph, "causal_self_attention",
+            low != VOLT_F32 ? attention_backward_autocast : attention_backward, out, &qkv, 1);
         if (!node) return NULL;
         node->saved[0] = p_all;
+        node->saved[1] = operands;
+        node->integers[1] = (long)low;
         node->integers[0] = n_head;
         node->scalars[0] = s.scale;
         node->flops = 4.0 * (double)s.batch * (double)T * (double)T * (double)C;

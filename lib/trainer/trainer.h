@@ -15,7 +15,8 @@
  *   trainer.enable_progress_bar (true), trainer.enable_model_summary (true),
  *   trainer.default_root_dir ("runs"), trainer.name ("": the model's name),
  *   trainer.version (-1: the next free number), trainer.precision ("32-true";
- *   "bf16-mixed" and "16-mixed": linear layers on 16-bit operands with f32 accumulation,
+ *   "bf16-mixed" and "16-mixed": linear layers and attention on 16-bit operands with f32
+ *   accumulation,
  *   f32 master weights and optimizer state (on the CPU the operands and results are
  *   rounded: the numerics of 16-bit training, not its speed); "16-mixed" scales the loss
  *   dynamically: grad_scaler.init_scale (65536), growth_factor (2), backoff_factor (0.5),

@@ -95,7 +95,7 @@ static const key_decl trainer_keys[] = {
     {"trainer.name", VOLT_CONFIG_STRING, "", "run folder name (\"\": the model's name)"},
     {"trainer.version", VOLT_CONFIG_INT, "-1", "run folder version (-1: the next free one)"},
     {"trainer.precision", VOLT_CONFIG_STRING, "32-true",
-     "32-true; bf16-mixed or 16-mixed: linear layers on 16-bit operands with f32 "
+     "32-true; bf16-mixed or 16-mixed: linear layers and attention on 16-bit operands, f32 "
      "accumulation and f32 master weights (16-mixed with dynamic loss scaling); on the CPU "
      "the products are rounded to the 16-bit type, for the numerics, not for speed"},
     {"grad_scaler.init_scale", VOLT_CONFIG_FLOAT, "65536",

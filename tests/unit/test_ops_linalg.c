@@ -564,6 +564,60 @@ VOLT_TEST(attention_values_and_gradients) {
 
 /* Changing token t's q, k and v (all of its 3C columns) leaves the outputs of earlier
  * tokens exactly as they were, and changes token t's own output. */
+/* Under autocast, attention takes 16-bit operands (q, k, v and P rounded, the scores and
+ * softmax in f32, the output rounded), as a GPU's fused attention: its output is the
+ * reference on the rounded q, k, v up to the rounding of P and of the output, every output
+ * is a 16-bit value, and the gradients are the f32 ones up to 16-bit rounding. */
+VOLT_TEST(attention_autocast_rounds_its_operands) {
+    const long shape[] = {ATT_B, ATT_T, 3 * ATT_C};
+    const volt_dtype lows[] = {VOLT_BF16, VOLT_F16};
+    const double tolerance[] = {2e-2, 4e-3}; /* relative to the largest value */
+    for (int l = 0; l < 2; l++) {
+        volt_dtype low = lows[l];
+        volt_graph *g;
+        VOLT_EXPECT_OK(volt_graph_create(NULL, &g));
+        volt_tensor *qkv = volt_test_leaf(g, VOLT_F32, 3, shape, 1, 61, -1.0, 1.0);
+        volt_tensor *rounded = volt_test_leaf(g, VOLT_F32, 3, shape, 0, 61, -1.0, 1.0);
+        size_t n = volt_tensor_numel(qkv), n_out = (size_t)ATT_B * ATT_T * ATT_C;
+        volt_round_to_dtype(rounded->data, n, low);
+        volt_tensor *dout =
+            volt_test_leaf(g, VOLT_F32, 3, (const long[]){ATT_B, ATT_T, ATT_C}, 0, 62, -1.0, 1.0);
+        float out32[ATT_B * ATT_T * ATT_C], grad32[ATT_B * ATT_T * 3 * ATT_C];
+        volt_tensor *out = attention_of(&qkv, NULL);
+        VOLT_EXPECT(out && volt_backward_with(out, dout) == VOLT_OK);
+        if (!out) continue;
+        memcpy(out32, out->data, sizeof out32);
+        memcpy(grad32, qkv->grad->data, sizeof grad32);
+        volt_graph_reset(g);
+        VOLT_EXPECT_OK(volt_graph_set_autocast(g, low));
+        out = attention_of(&qkv, NULL);
+        VOLT_EXPECT(out && volt_backward_with(out, dout) == VOLT_OK);
+        if (!out) continue;
+        double largest = 0, largest_grad = 0, worst_grad = 0;
+        int unrounded = 0, differ = 0;
+        for (size_t i = 0; i < n_out; i++) {
+            float v = ((float *)out->data)[i], r = v;
+            volt_round_to_dtype(&r, 1, low);
+            unrounded += r != v;
+            differ += v != out32[i];
+            largest = fmax(largest, fabs(out32[i]));
+        }
+        for (size_t i = 0; i < n; i++) {
+            largest_grad = fmax(largest_grad, fabs(grad32[i]));
+            worst_grad = fmax(worst_grad, fabs(((float *)qkv->grad->data)[i] - grad32[i]));
+        }
+        VOLT_EXPECT_EQ_INT(unrounded, 0);
+        VOLT_EXPECT(differ > 0);
+        VOLT_EXPECT(attention_error(rounded, ATT_HEADS, out) <= tolerance[l] * largest);
+        if (!(worst_grad <= 2 * tolerance[l] * largest_grad && worst_grad > 0))
+            volt_test_fail(__FILE__, __LINE__, "%s gradients: %.3g off the f32 ones (largest %.3g)",
+                           volt_dtype_name(low), worst_grad, largest_grad);
+        volt_graph_reset(g);
+        volt_test_leaf_free(qkv), volt_test_leaf_free(rounded), volt_test_leaf_free(dout);
+        volt_graph_destroy(g);
+    }
+}
+
 VOLT_TEST(attention_is_causal) {
     volt_graph *g;
     VOLT_EXPECT_OK(volt_graph_create(NULL, &g));
